@@ -1,0 +1,557 @@
+"""The schema model: what a set of SQL files defines, object by object, with source lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzers.names import bare, in_schema_of, qualify
+
+# Constraint kinds
+PRIMARY_KEY = "primary_key"
+UNIQUE = "unique"
+CHECK = "check"
+FOREIGN_KEY = "foreign_key"
+EXCLUDE = "exclude"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an object is defined: file path and 1-based line."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    type: str | None
+    nullable: bool
+    default: str | None
+    identity: str | None  # "ALWAYS", "BY DEFAULT" or None
+    generated: str | None  # expression of a generated column
+    serial: bool
+    location: Location
+
+    def definition(self) -> tuple[Any, ...]:
+        return (self.type, self.nullable, self.default, self.identity, self.generated)
+
+
+@dataclass(slots=True)
+class Constraint:
+    name: str
+    kind: str
+    columns: list[str]
+    location: Location
+    not_valid: bool = False
+    expression: str | None = None  # CHECK and EXCLUDE
+    ref_table: str | None = None  # FOREIGN KEY
+    ref_columns: list[str] = field(default_factory=list)
+    on_delete: str | None = None
+    on_update: str | None = None
+    nulls_not_distinct: bool = False
+
+    def definition(self) -> tuple[Any, ...]:
+        """What the constraint enforces, without its name or location (NOT VALID excluded)."""
+        return (
+            self.kind,
+            tuple(self.columns),
+            self.expression,
+            self.ref_table,
+            tuple(self.ref_columns),
+            self.on_delete,
+            self.on_update,
+            self.nulls_not_distinct,
+        )
+
+
+@dataclass(slots=True)
+class Index:
+    name: str
+    table: str
+    unique: bool
+    columns: list[str]  # column names or expressions, with ordering (`id DESC`)
+    where: str | None
+    using: str | None  # access method when not btree
+    include: list[str]
+    only: bool  # created `ON ONLY` a partitioned parent
+    location: Location
+    nulls_not_distinct: bool = False
+    parent: str | None = None  # partitioned index this one is attached to
+
+    def definition(self) -> tuple[Any, ...]:
+        return (
+            self.table,
+            self.unique,
+            tuple(self.columns),
+            self.where,
+            self.using,
+            tuple(self.include),
+            self.nulls_not_distinct,
+        )
+
+
+@dataclass(slots=True)
+class Sequence:
+    name: str
+    location: Location
+    owned_by: tuple[str, str] | None = None  # (table, column)
+
+
+@dataclass(slots=True)
+class Trigger:
+    name: str
+    table: str
+    function: str
+    when: str  # "BEFORE INSERT FOR EACH ROW"
+    location: Location
+
+
+@dataclass(slots=True)
+class Table:
+    name: str
+    location: Location
+    columns: dict[str, Column] = field(default_factory=dict)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+    partition_by: str | None = None  # "RANGE (created_at)"
+    partition_of: str | None = None  # parent table when this is a partition
+    partition_bound: str | None = None
+    partial: bool = False  # created by CREATE TABLE … AS: its columns are not all known
+
+    @property
+    def primary_key(self) -> Constraint | None:
+        return next((c for c in self.constraints.values() if c.kind == PRIMARY_KEY), None)
+
+    @property
+    def foreign_keys(self) -> list[Constraint]:
+        return [c for c in self.constraints.values() if c.kind == FOREIGN_KEY]
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """An explicit rename seen while building the model (a migration's RENAME)."""
+
+    kind: str  # table, column, index, sequence, constraint
+    table: str | None
+    old: str
+    new: str
+    location: Location
+
+
+@dataclass(slots=True)
+class Schema:
+    """All modeled objects, keyed by name (`table`, or `schema.table` outside `public`)."""
+
+    schemas: set[str] = field(default_factory=lambda: {"public"})
+    extensions: set[str] = field(default_factory=set)
+    tables: dict[str, Table] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    sequences: dict[str, Sequence] = field(default_factory=dict)
+    triggers: dict[tuple[str, str], Trigger] = field(default_factory=dict)
+    views: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
+    renames: list[Rename] = field(default_factory=list)
+
+    def indexes_of(self, table: str) -> list[Index]:
+        return [index for index in self.indexes.values() if index.table == table]
+
+    def partitions_of(self, table: str) -> list[str]:
+        return sorted(t.name for t in self.tables.values() if t.partition_of == table)
+
+
+class ModelError(ValueError):
+    """An operation refers to an object the model does not have (e.g. ALTER of a missing table)."""
+
+
+def apply(schema: Schema, op: tuple[Any, ...], path: str, line: int) -> None:
+    """Apply one operation (see `analyzers.extract`) found at `path`, statement line `line`."""
+    handler = _HANDLERS[op[0]]
+    handler(schema, Location(path, line), *op[1:])
+
+
+def _table(schema: Schema, name: str) -> Table:
+    table = schema.tables.get(name)
+    if table is None:
+        raise ModelError(f"table {name} does not exist")
+    return table
+
+
+def _where(at: Location, offset: int) -> Location:
+    return Location(at.path, at.line + offset) if offset else at
+
+
+def _create_table(schema: Schema, at: Location, data: dict[str, Any]) -> None:
+    name = data["name"]
+    if name in schema.tables and data["if_not_exists"]:
+        return
+    table = Table(name=name, location=at, partial=data["partial"])
+    table.partition_by = _partition_text(data["partition_by"])
+    table.partition_of = data["partition_of"]
+    table.partition_bound = data["bound"]
+    for column in data["columns"]:
+        table.columns[column["name"]] = _column(column, at)
+    if table.partition_of in schema.tables:
+        parent = schema.tables[table.partition_of]
+        for column in parent.columns.values():
+            table.columns.setdefault(column.name, _copy_column(column, at))
+    schema.tables[name] = table
+    for constraint in data["constraints"]:
+        _add_constraint(schema, _where(at, constraint["line"]), name, constraint)
+
+
+def _partition_text(partition_by: dict[str, Any] | None) -> str | None:
+    if not partition_by:
+        return None
+    return f"{partition_by['strategy']} ({partition_by['key']})"
+
+
+def _column(data: dict[str, Any], at: Location) -> Column:
+    return Column(
+        name=data["name"],
+        type=data["type"],
+        nullable=data["nullable"],
+        default=data["default"],
+        identity=data["identity"],
+        generated=data["generated"],
+        serial=data["serial"],
+        location=_where(at, data["line"]),
+    )
+
+
+def _copy_column(column: Column, at: Location) -> Column:
+    return Column(
+        column.name,
+        column.type,
+        column.nullable,
+        column.default,
+        column.identity,
+        column.generated,
+        column.serial,
+        at,
+    )
+
+
+def _add_column(
+    schema: Schema, at: Location, table: str, data: dict[str, Any], if_not_exists: bool
+) -> None:
+    target = _table(schema, table)
+    if data["name"] in target.columns and if_not_exists:
+        return
+    target.columns[data["name"]] = _column(data, at)
+
+
+def _column_of(table: Table, name: str, at: Location) -> Column:
+    """A column of `table`; of a table with unknown columns, a column of unknown type."""
+    column = table.columns.get(name)
+    if column is None:
+        if not table.partial:
+            raise ModelError(f"column {table.name}.{name} does not exist")
+        column = table.columns[name] = Column(name, None, True, None, None, None, False, at)
+    return column
+
+
+def _drop_column(schema: Schema, at: Location, table: str, name: str, if_exists: bool) -> None:
+    target = _table(schema, table)
+    if name not in target.columns:
+        if if_exists or target.partial:
+            return
+        raise ModelError(f"column {table}.{name} does not exist")
+    del target.columns[name]
+    for constraint in list(target.constraints.values()):
+        if name in constraint.columns:
+            del target.constraints[constraint.name]
+    for index in schema.indexes_of(table):
+        if any(_mentions(expression, name) for expression in index.columns):
+            del schema.indexes[index.name]
+
+
+def _mentions(expression: str, column: str) -> bool:
+    return expression == column or expression.split(" ", maxsplit=1)[0].strip('"') == column
+
+
+def _rename_column(schema: Schema, at: Location, table: str, old: str, new: str) -> None:
+    target = _table(schema, table)
+    _column_of(target, old, at).name = new
+    target.columns = {column.name: column for column in target.columns.values()}
+    for constraint in target.constraints.values():
+        constraint.columns = [new if c == old else c for c in constraint.columns]
+    for index in schema.indexes_of(table):
+        index.columns = [new if c == old else c for c in index.columns]
+    schema.renames.append(Rename("column", table, old, new, at))
+
+
+def _alter_column(
+    schema: Schema, at: Location, table: str, name: str, changes: dict[str, Any]
+) -> None:
+    column = _column_of(_table(schema, table), name, at)
+    for key, value in changes.items():
+        setattr(column, key, value)
+
+
+def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, Any]) -> None:
+    target = _table(schema, table)
+    constraint = Constraint(
+        name=data["name"],
+        kind=data["kind"],
+        columns=list(data["columns"]),
+        location=_where(at, data["line"]),
+        not_valid=data.get("not_valid", False),
+        expression=data.get("expression"),
+        ref_table=data.get("ref_table"),
+        ref_columns=list(data.get("ref_columns") or ()),
+        on_delete=data.get("on_delete"),
+        on_update=data.get("on_update"),
+        nulls_not_distinct=data.get("nulls_not_distinct", False),
+    )
+    if constraint.kind == FOREIGN_KEY and not constraint.ref_columns:
+        referenced = schema.tables.get(constraint.ref_table or "")
+        primary = referenced.primary_key if referenced else None
+        constraint.ref_columns = list(primary.columns) if primary else []
+    if constraint.kind == PRIMARY_KEY:
+        for column in constraint.columns:
+            if column in target.columns:
+                target.columns[column].nullable = False
+    if data.get("auto_named"):  # PostgreSQL appends a number until the name is free
+        base, number = constraint.name, 0
+        while constraint.name in target.constraints:
+            number += 1
+            constraint.name = f"{base}{number}"
+    target.constraints[constraint.name] = constraint
+
+
+def _drop_constraint(schema: Schema, at: Location, table: str, name: str, if_exists: bool) -> None:
+    target = _table(schema, table)
+    if target.constraints.pop(name, None) is None and not if_exists:
+        raise ModelError(f"constraint {name} on {table} does not exist")
+
+
+def _rename_constraint(schema: Schema, at: Location, table: str, old: str, new: str) -> None:
+    target = _table(schema, table)
+    constraint = target.constraints.pop(old, None)
+    if constraint is None:
+        raise ModelError(f"constraint {old} on {table} does not exist")
+    constraint.name = new
+    target.constraints[new] = constraint
+    schema.renames.append(Rename("constraint", table, old, new, at))
+
+
+def _validate_constraint(schema: Schema, at: Location, table: str, name: str) -> None:
+    constraint = _table(schema, table).constraints.get(name)
+    if constraint is None:
+        raise ModelError(f"constraint {name} on {table} does not exist")
+    constraint.not_valid = False
+
+
+def _create_index(schema: Schema, at: Location, data: dict[str, Any]) -> None:
+    if data["name"] in schema.indexes and data["if_not_exists"]:
+        return
+    if data["table"] not in schema.views:  # a materialized view can be indexed too
+        _table(schema, data["table"])
+    schema.indexes[data["name"]] = Index(
+        name=data["name"],
+        table=data["table"],
+        unique=data["unique"],
+        columns=list(data["columns"]),
+        where=data["where"],
+        using=data["using"],
+        include=list(data["include"]),
+        only=data["only"],
+        location=_where(at, data["line"]),
+        nulls_not_distinct=data["nulls_not_distinct"],
+    )
+
+
+def _attach_index(schema: Schema, at: Location, parent: str, child: str) -> None:
+    index = schema.indexes.get(child)
+    if index is None:
+        # an index implied by a constraint (e.g. a partition's primary key): not modeled
+        return
+    index.parent = parent
+
+
+def _attach_partition(schema: Schema, at: Location, parent: str, child: str, bound: str) -> None:
+    _table(schema, parent)
+    table = _table(schema, child)
+    table.partition_of = parent
+    table.partition_bound = bound
+
+
+def _detach_partition(schema: Schema, at: Location, parent: str, child: str) -> None:
+    table = _table(schema, child)
+    table.partition_of = None
+    table.partition_bound = None
+
+
+def _create_sequence(schema: Schema, at: Location, data: dict[str, Any]) -> None:
+    if data["name"] not in schema.sequences:
+        schema.sequences[data["name"]] = Sequence(data["name"], _where(at, data["line"]))
+
+
+def _sequence_owned(
+    schema: Schema, at: Location, name: str, table: str | None, column: str | None
+) -> None:
+    sequence = schema.sequences.get(name)
+    if sequence is None:
+        raise ModelError(f"sequence {name} does not exist")
+    sequence.owned_by = (table, column) if table and column else None
+
+
+def _create_trigger(schema: Schema, at: Location, data: dict[str, Any]) -> None:
+    _table(schema, data["table"])
+    trigger = Trigger(data["name"], data["table"], data["function"], data["when"], at)
+    schema.triggers[(trigger.table, trigger.name)] = trigger
+
+
+def _rename(schema: Schema, at: Location, kind: str, old: str, new: str) -> None:
+    if kind == "table":
+        _rename_table(schema, old, new)
+    elif kind == "index":
+        new = in_schema_of(old, bare(new))
+        index = schema.indexes.pop(old, None)
+        if index is None:  # the index of a PRIMARY KEY or UNIQUE constraint renames it
+            _rename_constraint_index(schema, at, old, new)
+            return
+        index.name = new
+        schema.indexes[new] = index
+    elif kind == "sequence":
+        sequence = schema.sequences.pop(old, None)
+        if sequence is None:
+            raise ModelError(f"sequence {old} does not exist")
+        sequence.name = new
+        schema.sequences[new] = sequence
+    schema.renames.append(Rename(kind, None, old, new, at))
+
+
+def _rename_constraint_index(schema: Schema, at: Location, old: str, new: str) -> None:
+    for table in schema.tables.values():
+        if in_schema_of(table.name, bare(old)) == old and bare(old) in table.constraints:
+            _rename_constraint(schema, at, table.name, bare(old), bare(new))
+            return
+    raise ModelError(f"index {old} does not exist")
+
+
+def _rename_trigger(schema: Schema, at: Location, table: str, old: str, new: str) -> None:
+    trigger = schema.triggers.pop((table, old), None)
+    if trigger is None:
+        raise ModelError(f"trigger {old} on {table} does not exist")
+    trigger.name = new
+    schema.triggers[(table, new)] = trigger
+
+
+def _rename_table(schema: Schema, old: str, new: str) -> None:
+    table = schema.tables.pop(old, None)
+    if table is None:
+        raise ModelError(f"table {old} does not exist")
+    table.name = new
+    schema.tables[new] = table
+    _retarget(schema, old, new)
+
+
+def _retarget(schema: Schema, old: str, new: str) -> None:
+    """Point indexes, triggers, foreign keys, partitions and sequences at a moved table."""
+    for index in schema.indexes.values():
+        if index.table == old:
+            index.table = new
+    for key, trigger in list(schema.triggers.items()):
+        if trigger.table == old:
+            del schema.triggers[key]
+            trigger.table = new
+            schema.triggers[(new, trigger.name)] = trigger
+    for table in schema.tables.values():
+        if table.partition_of == old:
+            table.partition_of = new
+        for constraint in table.constraints.values():
+            if constraint.ref_table == old:
+                constraint.ref_table = new
+    for sequence in schema.sequences.values():
+        if sequence.owned_by and sequence.owned_by[0] == old:
+            sequence.owned_by = (new, sequence.owned_by[1])
+
+
+def _set_schema(schema: Schema, at: Location, table: str, new_schema: str) -> None:
+    new = qualify(bare(table), new_schema)
+    _rename_table(schema, table, new)
+    schema.renames.append(Rename("table", None, table, new, at))
+
+
+def _drop(schema: Schema, at: Location, kind: str, name: Any, *flags: Any) -> None:
+    if kind == "table":
+        _drop_table(schema, name)
+    elif kind == "index":
+        schema.indexes.pop(name, None)
+    elif kind == "sequence":
+        schema.sequences.pop(name, None)
+    elif kind == "trigger":
+        schema.triggers.pop(tuple(name), None)
+    elif kind == "view":
+        schema.views.discard(name)
+    elif kind == "function":
+        schema.functions.discard(name)
+    elif kind == "extension":
+        schema.extensions.discard(name)
+    elif kind == "schema":
+        schema.schemas.discard(name)
+        for table in [t for t in schema.tables if t.startswith(f"{name}.")]:
+            _drop_table(schema, table)
+
+
+def _drop_table(schema: Schema, name: str) -> None:
+    if schema.tables.pop(name, None) is None:
+        return
+    for index in schema.indexes_of(name):
+        del schema.indexes[index.name]
+    for key in [k for k in schema.triggers if k[0] == name]:
+        del schema.triggers[key]
+    for sequence in [s for s in schema.sequences.values() if s.owned_by and s.owned_by[0] == name]:
+        del schema.sequences[sequence.name]
+    for table in schema.tables.values():
+        for constraint in [c for c in table.constraints.values() if c.ref_table == name]:
+            del table.constraints[constraint.name]
+    for partition in [t for t in schema.tables.values() if t.partition_of == name]:
+        _drop_table(schema, partition.name)
+
+
+def _if_table_exists(schema: Schema, at: Location, table: str, ops: tuple[Any, ...]) -> None:
+    if table in schema.tables:
+        for op in ops:
+            apply(schema, op, at.path, at.line)
+
+
+def _simple(attribute: str) -> Any:
+    def add(schema: Schema, at: Location, name: str) -> None:
+        getattr(schema, attribute).add(name)
+
+    return add
+
+
+_HANDLERS: dict[str, Any] = {
+    "table": _create_table,
+    "add_column": _add_column,
+    "drop_column": _drop_column,
+    "rename_column": _rename_column,
+    "alter_column": _alter_column,
+    "add_constraint": _add_constraint,
+    "drop_constraint": _drop_constraint,
+    "rename_constraint": _rename_constraint,
+    "validate_constraint": _validate_constraint,
+    "index": _create_index,
+    "attach_index": _attach_index,
+    "attach_partition": _attach_partition,
+    "detach_partition": _detach_partition,
+    "sequence": _create_sequence,
+    "sequence_owned": _sequence_owned,
+    "trigger": _create_trigger,
+    "rename": _rename,
+    "rename_trigger": _rename_trigger,
+    "set_schema": _set_schema,
+    "drop": _drop,
+    "if_table_exists": _if_table_exists,
+    "schema": _simple("schemas"),
+    "extension": _simple("extensions"),
+    "view": _simple("views"),
+    "function": _simple("functions"),
+}
