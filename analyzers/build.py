@@ -94,8 +94,14 @@ class Extractor:
     however many revisions contain it.
     """
 
-    def __init__(self, cache: ParseCache | None = None) -> None:
+    def __init__(
+        self,
+        cache: ParseCache | None = None,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         self.cache = cache
+        self.on_progress = on_progress  # (statements done, statements in the file)
         self.parsed = 0
         self._memo: dict[bytes, tuple[str, tuple[Any, ...], str]] = {}
 
@@ -115,7 +121,9 @@ class Extractor:
         self._load([k for k in keys if k not in self._memo])
         fresh: dict[bytes, tuple[str, tuple[Any, ...], str]] = {}
         data: FileData = []
-        for statement, key in zip(statements, keys, strict=True):
+        for number, (statement, key) in enumerate(zip(statements, keys, strict=True)):
+            if self.on_progress and number % 500 == 0:
+                self.on_progress(number, len(statements))
             result = self._memo.get(key)
             if result is None:
                 result = extract(statement.text).to_data()

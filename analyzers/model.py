@@ -146,7 +146,7 @@ class Rename:
 class Schema:
     """All modeled objects, keyed by name (`table`, or `schema.table` outside `public`)."""
 
-    schemas: set[str] = field(default_factory=lambda: {"public"})
+    schemas: dict[str, Location | None] = field(default_factory=lambda: {"public": None})
     extensions: set[str] = field(default_factory=set)
     tables: dict[str, Table] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
@@ -494,7 +494,7 @@ def _drop(schema: Schema, at: Location, kind: str, name: Any, *flags: Any) -> No
     elif kind == "extension":
         schema.extensions.discard(name)
     elif kind == "schema":
-        schema.schemas.discard(name)
+        schema.schemas.pop(name, None)
         for table in [t for t in schema.tables if t.startswith(f"{name}.")]:
             _drop_table(schema, table)
 
@@ -519,6 +519,10 @@ def _if_table_exists(schema: Schema, at: Location, table: str, ops: tuple[Any, .
     if table in schema.tables:
         for op in ops:
             apply(schema, op, at.path, at.line)
+
+
+def _create_schema(schema: Schema, at: Location, name: str) -> None:
+    schema.schemas.setdefault(name, at)
 
 
 def _simple(attribute: str) -> Any:
@@ -550,7 +554,7 @@ _HANDLERS: dict[str, Any] = {
     "set_schema": _set_schema,
     "drop": _drop,
     "if_table_exists": _if_table_exists,
-    "schema": _simple("schemas"),
+    "schema": _create_schema,
     "extension": _simple("extensions"),
     "view": _simple("views"),
     "function": _simple("functions"),

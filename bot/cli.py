@@ -1,0 +1,126 @@
+"""The `cellsbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from analyzers.config import ConfigError
+from bot.git import GitError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # reserved: error-level findings (the Cells rules)
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits with 2 too; keep its wording
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"cellsbot: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cellsbot", description="Schema-change review for PostgreSQL cell architectures."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    review = commands.add_parser("review", help="review the schema changes of a local git range")
+    review.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
+    review.add_argument("--base", required=True, help="base revision (e.g. main)")
+    review.add_argument("--head", required=True, help="head revision (e.g. HEAD)")
+    review.add_argument("--format", choices=("text", "json"), default="text")
+    review.add_argument("--config", type=Path, help="config file (default: .cellsbot.yml at head)")
+    review.add_argument(
+        "--no-cache", action="store_true", help="parse everything; read and write no cache"
+    )
+    demo = commands.add_parser("demo", help="build the bundled example repository and review it")
+    demo.add_argument(
+        "--into", type=Path, help="where to create the example repository (default: a temp dir)"
+    )
+    demo.add_argument("--format", choices=("text", "json"), default="text")
+    demo.add_argument(
+        "--no-cache", action="store_true", help="parse everything; read and write no cache"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from bot.example import create_example  # noqa: PLC0415 (demo only)
+
+            repo, base, head = create_example(args.into)
+            print(f"example repository: {repo} ({base[:12]}..{head[:12]})", file=sys.stderr)
+            return _review(repo, base, head, args)
+        if not args.repo.is_dir():
+            raise GitError(f"{args.repo} is not a directory")
+        return _review(args.repo, args.base, args.head, args)
+    except (GitError, ConfigError, OSError) as error:
+        print(f"cellsbot: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _review(repo: Path, base: str, head: str, args: argparse.Namespace) -> int:
+    from bot.report import render_text  # noqa: PLC0415 (keeps `--help` fast)
+    from bot.review import review_range  # noqa: PLC0415
+
+    cache = None
+    if not args.no_cache:
+        from bot.cache import SqliteParseCache, cache_dir  # noqa: PLC0415
+
+        cache = SqliteParseCache(cache_dir())
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        result = review_range(
+            repo,
+            base,
+            head,
+            config_path=getattr(args, "config", None),
+            cache=cache,
+            progress=progress,
+        )
+    finally:
+        if progress:
+            progress.clear()
+        if cache:
+            cache.close()
+    data = result.to_json()
+    if args.format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(data))
+    return EXIT_OK
+
+
+class _Progress:
+    """One status line on a terminal, rewritten in place at most ten times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+        self.last = 0.0
+
+    def __call__(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        self.stream.write(f"\r\033[K{message[:100]}")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Render a review (its JSON form) as text for a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SIGNS = {
+    "added": "+",
+    "dropped": "-",
+    "altered": "~",
+    "renamed": ">",
+    "attached": "+",
+    "detached": "-",
+}
+
+
+def render_text(review: dict[str, Any]) -> str:
+    """The review as plain text: changes grouped by file, then unanalyzable statements."""
+    changes, items = review["changes"], review["unanalyzable"]
+    new_items = [item for item in items if item["new"]]
+    lines = [
+        f"cellsbot review {review['base'][:12]}..{review['head'][:12]}",
+        f"{_plural(len(changes), 'schema change')}, "
+        f"{_plural(len(items), 'unanalyzable statement')} ({len(new_items)} new)",
+    ]
+    path = None
+    for change in changes:
+        where = change["path"] if change["side"] == "head" else f"{change['path']} (base)"
+        if where != path:
+            path = where
+            lines += ["", where]
+        lines.append(f"  {change['line']:>6}  {_SIGNS[change['action']]} {describe(change)}")
+    if items:
+        lines += ["", "Unanalyzable statements (their effect on the schema is not modeled):"]
+        for item in items:
+            mark = "new" if item["new"] else "old"
+            lines.append(f"  {item['path']}:{item['line']}  [{mark}] {item['reason']}")
+            if item["excerpt"]:
+                lines.append(f"      {item['excerpt']}")
+    stats = review["stats"]
+    lines += [
+        "",
+        f"{_plural(stats['files'], 'file')}, {_plural(stats['statements'], 'statement')}, "
+        f"{stats['parsed']} parsed, {stats['seconds']:.2f} s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def describe(change: dict[str, Any]) -> str:
+    """One line saying what changed, e.g. `column issues.title altered: type text -> varchar`."""
+    obj, action, details = change["object"], change["action"], change["details"]
+    name = change["name"]
+    if obj in ("column", "constraint", "foreign_key", "trigger") and change["table"]:
+        name = f"{change['table']}.{name}"
+    label = obj.replace("_", " ")
+    text = f"{label} {name} {action}"
+    if action == "renamed":
+        text += f" from {change['old_name']}"
+    elif action == "altered":
+        text += ": " + ", ".join(
+            f"{key} {_value(value['before'])} -> {_value(value['after'])}"
+            for key, value in details.items()
+        )
+    elif action == "added":
+        text += _added_details(obj, details)
+    elif obj == "partition":
+        text += f" ({details['parent']}: {details['bound']})"
+    return text
+
+
+def _added_details(obj: str, details: dict[str, Any]) -> str:
+    if obj == "table":
+        suffix = f" ({_plural(len(details['columns']), 'column')})"
+        if details.get("partition_by"):
+            suffix += f", partitioned by {details['partition_by']}"
+        return suffix
+    if obj == "column":
+        return f": {details['type']}{'' if details['nullable'] else ' NOT NULL'}"
+    if obj == "index":
+        unique = "unique " if details["unique"] else ""
+        where = f" WHERE {details['where']}" if details.get("where") else ""
+        return f": {unique}on {details['table']} ({', '.join(details['columns'])}){where}"
+    if obj == "foreign_key":
+        return f": ({', '.join(details['columns'])}) -> {details['ref_table']}"
+    if obj == "constraint":
+        return f": {details['type'].replace('_', ' ')} ({', '.join(details['columns'])})"
+    return ""
+
+
+def _value(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
