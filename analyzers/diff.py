@@ -158,6 +158,7 @@ class _Differ:
             "columns": [_column_json(c) for c in table.columns.values()],
             "partition_by": table.partition_by,
             "partition_of": table.partition_of,
+            "partition_bound": table.partition_bound,
         }
         self._add("table", "added", table.name, table.location, table=table.name, details=details)
         for constraint in table.constraints.values():

@@ -73,6 +73,8 @@ def _added_details(obj: str, details: dict[str, Any]) -> str:
         suffix = f" ({_plural(len(details['columns']), 'column')})"
         if details.get("partition_by"):
             suffix += f", partitioned by {details['partition_by']}"
+        if details.get("partition_of"):
+            suffix += f", partition of {details['partition_of']} {details['partition_bound']}"
         return suffix
     if obj == "column":
         return f": {details['type']}{'' if details['nullable'] else ' NOT NULL'}"
@@ -80,10 +82,15 @@ def _added_details(obj: str, details: dict[str, Any]) -> str:
         unique = "unique " if details["unique"] else ""
         where = f" WHERE {details['where']}" if details.get("where") else ""
         return f": {unique}on {details['table']} ({', '.join(details['columns'])}){where}"
+    not_valid = " NOT VALID" if details.get("not_valid") else ""
     if obj == "foreign_key":
-        return f": ({', '.join(details['columns'])}) -> {details['ref_table']}"
+        target = f"{details['ref_table']}({', '.join(details['ref_columns'])})"
+        on_delete = f" ON DELETE {details['on_delete']}" if details.get("on_delete") else ""
+        return f": ({', '.join(details['columns'])}) -> {target}{on_delete}{not_valid}"
     if obj == "constraint":
-        return f": {details['type'].replace('_', ' ')} ({', '.join(details['columns'])})"
+        kind = details["type"].replace("_", " ").upper()
+        body = details.get("expression") or ", ".join(details["columns"])
+        return f": {kind} ({body}){not_valid}"
     return ""
 
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: the corpus in ../shared, and real services (PostgreSQL, Redis).
+
+A test that needs something missing is skipped on a developer's clone. CI sets
+CELLSBOT_REQUIRE_SERVICES=1 and CELLSBOT_REQUIRE_CORPUS=1, and then such a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
+POSTGRES_URL = os.environ.get("CELLSBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _missing(what: str, flag: str) -> None:
+    if os.environ.get(flag) == "1":
+        pytest.fail(f"{what} is required here ({flag}=1) but missing")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared corpus of real schema files (../shared/corpus)."""
+    if not CORPUS.is_dir():
+        _missing(f"the corpus at {CORPUS}", "CELLSBOT_REQUIRE_CORPUS")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL server we may create databases on."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        _missing(f"PostgreSQL at {POSTGRES_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """URL of a new, empty database, dropped after the test."""
+    import psycopg  # noqa: PLC0415 (optional dependency, checked by postgres_url)
+
+    name = f"cellsbot_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
