@@ -51,11 +51,14 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
-    data = data or {}
+    if data is None:  # an empty file or only comments
+        data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     _no_unknown_keys(data, {"schema"}, source)
-    schema = data.get("schema") or {}
+    schema = data.get("schema")
+    if schema is None:  # `schema:` with nothing under it
+        schema = {}
     if not isinstance(schema, dict):
         raise ConfigError(f"{source}: `schema` must be a mapping")
     _no_unknown_keys(schema, {"dumps", "migrations", "exclude", "order"}, f"{source}: schema")
@@ -75,7 +78,7 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
 
 
 def _no_unknown_keys(data: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(key) for key in set(data) - known)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
@@ -116,13 +119,17 @@ def select_files(paths: Iterable[str], files: SchemaFiles) -> Selection:
     dumps = sorted(p for p in candidates if _matches_any(p, files.dumps))
     chosen = set(dumps)
     migrations = [p for p in candidates if p not in chosen and _matches_any(p, files.migrations)]
-    key = natural_key if files.order == "natural" else str
-    return Selection(dumps, sorted(migrations, key=key))
+    if files.order == "natural":  # the path breaks ties such as `01.sql` and `1.sql`
+        migrations.sort(key=lambda path: (natural_key(path), path))
+    else:
+        migrations.sort()
+    return Selection(dumps, migrations)
 
 
 def natural_key(path: str) -> list[Any]:
     """Sort key that orders digits by value: `delta/9/a.sql` before `delta/10/a.sql`."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+    # Odd pieces are the digit runs; `str.isdigit` would also accept `²`, which `int` rejects.
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", path))]
 
 
 def _matches_any(path: str, globs: Iterable[str]) -> bool:

@@ -98,7 +98,12 @@ def _pair_renames(
 
 
 def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return {k: {"before": before[k], "after": after[k]} for k in after if before.get(k) != after[k]}
+    keys = [*after, *(k for k in before if k not in after)]
+    return {
+        k: {"before": before.get(k), "after": after.get(k)}
+        for k in keys
+        if before.get(k) != after.get(k)
+    }
 
 
 class _Differ:

@@ -307,6 +307,12 @@ def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, An
         on_update=data.get("on_update"),
         nulls_not_distinct=data.get("nulls_not_distinct", False),
     )
+    if constraint.kind in (PRIMARY_KEY, UNIQUE, FOREIGN_KEY) and not target.partial:
+        missing = [c for c in constraint.columns if c not in target.columns]
+        if missing:
+            raise ModelError(
+                f"constraint {constraint.name}: column {table}.{missing[0]} does not exist"
+            )
     if constraint.kind == FOREIGN_KEY and not constraint.ref_columns:
         referenced = schema.tables.get(constraint.ref_table or "")
         primary = referenced.primary_key if referenced else None

@@ -64,6 +64,9 @@ def split_statements(text: str) -> tuple[list[Statement], SplitError | None]:
                 continue
             if pos >= size:
                 break
+            if text[pos] == ";":  # an empty statement (`;;`) yields nothing
+                pos += 1
+                continue
             if text[pos] == "\\":
                 meta = _PSQL_META.match(text, pos)
                 assert meta is not None

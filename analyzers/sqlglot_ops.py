@@ -18,6 +18,17 @@ _GENERATOR = _DIALECT.generator()
 _TOKENIZER = _DIALECT.tokenizer()
 _PARSER = _DIALECT.parser()
 _TYPES: dict[exp.DataType.Type, str] = {}
+# Types and options sqlglot accepts in its postgres dialect but PostgreSQL rejects
+# (SQLite- and MySQL-isms, as in Synapse's oldest deltas).
+_NOT_POSTGRES_TYPES = {
+    exp.DataType.Type.UBIGINT,
+    exp.DataType.Type.UINT,
+    exp.DataType.Type.USMALLINT,
+    exp.DataType.Type.UTINYINT,
+    exp.DataType.Type.UMEDIUMINT,
+    exp.DataType.Type.UDECIMAL,
+    exp.DataType.Type.UDOUBLE,
+}
 _TABLE_CONSTRAINTS = (
     exp.Constraint,
     exp.PrimaryKey,
@@ -27,13 +38,20 @@ _TABLE_CONSTRAINTS = (
     exp.ExcludeColumnConstraint,
 )
 _SERIALS = {
-    exp.DataType.Type.SERIAL: "integer",
-    exp.DataType.Type.BIGSERIAL: "bigint",
-    exp.DataType.Type.SMALLSERIAL: "smallint",
+    exp.DataType.Type.SERIAL: exp.DataType.Type.INT,
+    exp.DataType.Type.BIGSERIAL: exp.DataType.Type.BIGINT,
+    exp.DataType.Type.SMALLSERIAL: exp.DataType.Type.SMALLINT,
 }
 # sqlglot logs a warning for each statement it falls back to `Command` on; we report those
 # statements ourselves, so the warnings would only be noise.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+class NotPostgresError(ValueError):
+    """sqlglot parsed it, but PostgreSQL would reject it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"not PostgreSQL: {what}")
 
 
 def from_sqlglot(text: str, *, only: bool = False) -> Extraction:
@@ -46,6 +64,13 @@ def from_sqlglot(text: str, *, only: bool = False) -> Extraction:
     tree = trees[0] if trees else None
     if tree is None:
         return NOTHING
+    try:
+        return _from_tree(tree, text, only=only)
+    except NotPostgresError as error:
+        return unanalyzable(str(error))
+
+
+def _from_tree(tree: exp.Expression, text: str, *, only: bool) -> Extraction:
     if isinstance(tree, exp.Create):
         return _create(tree, only=only)
     if isinstance(tree, exp.Alter):
@@ -168,7 +193,8 @@ def _create_table(tree: exp.Create) -> Extraction:
 
 def _partition_by(node: exp.Expression) -> dict[str, Any]:
     if isinstance(node, exp.Anonymous | exp.Func):
-        strategy = node.name.upper() if isinstance(node, exp.Anonymous) else type(node).__name__
+        strategy = node.name if isinstance(node, exp.Anonymous) else type(node).__name__
+        strategy = strategy.upper()
         keys = [_sql(e) for e in node.expressions]
         return {"strategy": strategy, "key": ", ".join(k for k in keys if k)}
     return {"strategy": "?", "key": _sql(node)}
@@ -192,14 +218,19 @@ def _column(
     }
     ops: list[Op] = []
     if isinstance(kind, exp.DataType):
+        if kind.this in _NOT_POSTGRES_TYPES:
+            raise NotPostgresError(
+                f"column {name}: {kind.this.name[1:]} UNSIGNED (PostgreSQL has no unsigned types)"
+            )
         serial_type = _SERIALS.get(kind.this)
         if serial_type:  # PostgreSQL's meaning, not sqlglot's identity column
             sequence = in_schema_of(table, f"{_bare(table)}_{name}_seq")
+            # the same texts as the pg_dump form (sequence + DEFAULT nextval) gives
             column.update(
-                type=serial_type,
+                type=_type(exp.DataType(this=serial_type)),
                 serial=True,
                 nullable=False,
-                default=f"nextval('{sequence}'::regclass)",
+                default=_sql(_parse(f"SELECT nextval('{sequence}'::regclass)")[0].expressions[0]),
             )
             ops.append(("sequence", {"name": sequence, "line": column["line"], "owned_by": None}))
             ops.append(("sequence_owned", sequence, table, name))
@@ -222,6 +253,8 @@ def _column_constraint(
     constraints: list[dict[str, Any]],
 ) -> None:
     kind = node.args.get("kind")
+    if isinstance(kind, exp.AutoIncrementColumnConstraint):
+        raise NotPostgresError(f"column {column['name']}: AUTOINCREMENT (use an identity column)")
     name_node = node.this
     explicit = _ident(name_node) if name_node else None
     columns = [column["name"]]

@@ -22,7 +22,10 @@ def create_example(into: Path | None = None) -> tuple[Path, str, str]:
         raise FileExistsError(f"{repo} is not empty")
     _git(repo, "init", "--quiet", "--initial-branch=main")
     shas = []
-    for revision, message in (("base", "Initial schema"), ("head", "Add issue_user_mentions and more")):
+    for revision, message in (
+        ("base", "Initial schema"),
+        ("head", "Add issue_user_mentions and more"),
+    ):
         _replace_tree(EXAMPLE / revision, repo)
         _git(repo, "add", "--all")
         _git(repo, *_IDENTITY, "commit", "--quiet", "--message", message)
@@ -38,5 +41,7 @@ def _replace_tree(source: Path, repo: Path) -> None:
 
 
 def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
     return result.stdout.strip()
