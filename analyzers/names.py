@@ -7,7 +7,7 @@ import re
 DEFAULT_SCHEMA = "public"
 MAX_IDENTIFIER = 63
 
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)'
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'  # \w: Unicode letters, digits, _
 #: A possibly schema-qualified identifier, as a regular expression fragment.
 QUALIFIED = rf"{_IDENT}(?:\s*\.\s*{_IDENT})*"
 _PART = re.compile(_IDENT)

@@ -1,0 +1,178 @@
+"""`cellsbot review` and `cellsbot demo` on real git repositories, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.example import create_example
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    done = subprocess.run(["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
+    """Write (or delete, for None) files and commit them; return the new SHA."""
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        git(repo, "init", "--quiet", "--initial-branch=main")
+    for path, text in files.items():
+        target = repo / path
+        if text is None:
+            target.unlink()
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CELLSBOT_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "bot.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("CELLSBOT_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> tuple[Path, str, str]:
+    return create_example(tmp_path / "example")
+
+
+def review_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["review", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_review_json_contract_on_the_example(example, cache, capsys):
+    repo, base, head = example
+    report = review_json(capsys, "--repo", str(repo), "--base", "main~1", "--head", "main")
+    assert (report["version"], report["base"], report["head"]) == (1, base, head)
+    changes = {(c["kind"], c["table"], c["name"]): c for c in report["changes"]}
+    renamed = changes[("column_renamed", "projects", "visibility")]
+    assert (renamed["old_name"], renamed["path"], renamed["line"]) == ("visibility_level", "db/structure.sql", 82)
+    index = changes[("index_added", "projects", "index_projects_on_path")]
+    assert (index["line"], index["details"]["unique"]) == (241, True)
+    fk = changes[("foreign_key_added", "issue_user_mentions", "fk_issue_user_mentions_issue_id")]
+    assert fk["details"]["ref_table"] == "issues"
+    dropped = changes[("column_dropped", "users", "organization_id")]
+    assert (dropped["side"], dropped["line"]) == ("base", 93)
+    [item] = report["unanalyzable"]
+    assert (item["path"], item["line"], item["new"]) == ("db/structure.sql", 24, True)
+    assert "create_ci_builds_partition" in item["reason"]
+    assert set(report["stats"]) == {"files", "statements", "modeled", "no_effect", "unanalyzable", "parsed", "seconds"}
+    assert report["stats"]["files"] == 1
+
+
+def test_text_report_lists_changes_by_file_and_line(example, cache, capsys):
+    repo, base, head = example
+    assert main(["review", "--repo", str(repo), "--base", base, "--head", head]) == 0
+    out = capsys.readouterr().out
+    assert "     82  > column projects.visibility renamed from visibility_level\n" in out
+    assert "db/structure.sql (base)\n" in out
+    assert "db/structure.sql:24  [new] function create_ci_builds_partition runs DDL" in out
+
+
+def test_second_run_is_served_by_the_cache_and_no_cache_bypasses_it(example, cache, capsys):
+    repo, base, head = example
+    first = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
+    assert first["stats"]["parsed"] > 60
+    assert list(cache.glob("extractions-*.sqlite"))
+    warm = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
+    assert warm["stats"]["parsed"] == 0
+    assert warm["changes"] == first["changes"]
+    assert warm["unanalyzable"] == first["unanalyzable"]
+    cold = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, "--no-cache")
+    assert cold["stats"]["parsed"] == first["stats"]["parsed"]
+
+
+def test_no_cache_writes_nothing(example, cache, capsys):
+    repo, base, head = example
+    review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, "--no-cache")
+    assert not cache.exists()
+
+
+def test_migration_repository_with_config_from_the_head_revision(tmp_path, cache, capsys):
+    repo = tmp_path / "repo"
+    config = "schema:\n  dumps: []\n  migrations: ['sql/*.sql']\n"
+    base = commit(
+        repo,
+        {".cellsbot.yml": config, "sql/001_init.sql": "CREATE TABLE a (id serial PRIMARY KEY);\n"},
+        "init",
+    )
+    head = commit(repo, {"sql/002_more.sql": "\nALTER TABLE a ADD COLUMN tenant_id bigint NOT NULL;\n"}, "more")
+    report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
+    assert [(c["kind"], c["path"], c["line"]) for c in report["changes"]] == [
+        ("column_added", "sql/002_more.sql", 2)
+    ]
+    assert report["stats"]["files"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--base", "nope", "--head", "main"], "unknown revision 'nope'"),
+        (["--base", "main", "--head", "main", "--config", "/nonexistent.yml"], "No such file"),
+    ],
+)
+def test_input_errors_exit_2_with_a_clear_message(example, cache, capsys, args, message):
+    repo, _, _ = example
+    assert main(["review", "--repo", str(repo), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_not_a_repository_and_bad_config_exit_2(tmp_path, cache, capsys):
+    assert main(["review", "--repo", str(tmp_path), "--base", "a", "--head", "b"]) == 2
+    assert "is not a git repository" in capsys.readouterr().err
+    repo = tmp_path / "repo"
+    sha = commit(repo, {".cellsbot.yml": "schema:\n  dumpz: []\n"}, "bad config")
+    assert main(["review", "--repo", str(repo), "--base", sha, "--head", sha]) == 2
+    assert "unknown key(s) dumpz" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2(cache):
+    done = run_cli("review", "--repo", ".", cache=cache)
+    assert done.returncode == 2
+    assert "the following arguments are required: --base, --head" in done.stderr
+
+
+def test_demo_command_runs_as_a_process(tmp_path, cache):
+    done = run_cli("demo", "--into", str(tmp_path / "demo"), "--format", "json", cache=cache)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["changes"]) == 14
+    assert done.stderr.startswith("example repository: ")
+
+
+def test_progress_only_on_a_terminal(example, cache):
+    repo, base, head = example
+    quiet = run_cli("review", "--repo", str(repo), "--base", base, "--head", head, cache=cache)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "CELLSBOT_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "bot.cli", "review", "--repo", str(repo), "--base", base, "--head", head]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=terminal, env=env, check=False, timeout=60)
+    os.close(terminal)
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert done.returncode == 0
+    assert "base: file 1 of 1 (db/structure.sql)" in shown
+    assert shown.endswith("\r\x1b[K")  # the status line is erased before the report
