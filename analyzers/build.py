@@ -5,32 +5,52 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from analyzers.extract import MODELED, NO_EFFECT, UNANALYZABLE, extract
+from analyzers.deps import Deps, statement_deps
 from analyzers.model import ModelError, Schema, apply
 from analyzers.split import Statement, split_statements
+from analyzers.status import MODELED, NO_EFFECT, UNANALYZABLE
+
+if TYPE_CHECKING:
+    from analyzers.extract import Extraction
 
 EXCERPT_CHARS = 160
 _MIGRATE_DOWN = "-- migrate:down"
 
-# A statement's cached form: (first line offset from the statement, last line, status,
-# operations, reason, excerpt). A file's cached form is the list of its statements'.
-FileData = list[tuple[int, int, str, tuple[Any, ...], str, str]]
+Ops = tuple[tuple[Any, ...], ...]
+
+
+class StatementInfo(NamedTuple):
+    """One statement of a file, without its operations (which are loaded only when applied)."""
+
+    line: int
+    end_line: int
+    key: bytes  # digest of the statement's text; b"" for a split error
+    status: str
+    reason: str
+    excerpt: str  # for unanalyzable statements
+    deps: Deps | None  # see analyzers.deps
 
 
 class ParseCache(Protocol):
-    """Storage for extractions, keyed by content digests. Implemented outside `analyzers`."""
+    """Storage for extractions, keyed by content digests. Implemented outside `analyzers`.
 
-    def get_file(self, key: bytes) -> FileData | None: ...
+    A statement's operations by the digest of its text, a file's statements (`StatementInfo`
+    tuples) by the digest of the file's text, and small facts about whole builds.
+    """
 
-    def put_file(self, key: bytes, data: FileData) -> None: ...
+    def get_file(self, key: bytes) -> list[tuple[Any, ...]] | None: ...
 
-    def get_statements(
-        self, keys: list[bytes]
-    ) -> dict[bytes, tuple[str, tuple[Any, ...], str]]: ...
+    def put_file(self, key: bytes, statements: list[tuple[Any, ...]]) -> None: ...
 
-    def put_statements(self, entries: dict[bytes, tuple[str, tuple[Any, ...], str]]) -> None: ...
+    def get_ops(self, keys: list[bytes]) -> dict[bytes, Ops]: ...
+
+    def put_ops(self, entries: dict[bytes, Ops]) -> None: ...
+
+    def get_fact(self, key: bytes) -> Any: ...
+
+    def put_fact(self, key: bytes, value: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +105,12 @@ class BuildResult:
     schema: Schema
     unanalyzable: list[UnanalyzableItem] = field(default_factory=list)
     stats: BuildStats = field(default_factory=BuildStats)
+    complete: bool = True  # False: only the objects a change touches were built
+    model_errors: int = 0  # operations that referred to missing objects
 
 
 class Extractor:
-    """Extracts statements once per content: memoized in-process and, if given, in a cache.
+    """Extracts each statement text once: memoized in-process and, if given, in a cache.
 
     One `Extractor` shared by the base and head builds parses each statement text once,
     however many revisions contain it.
@@ -103,49 +125,76 @@ class Extractor:
         self.cache = cache
         self.on_progress = on_progress  # (statements done, statements in the file)
         self.parsed = 0
-        self._memo: dict[bytes, tuple[str, tuple[Any, ...], str]] = {}
+        self._infos: dict[bytes, tuple[str, str, str, Deps | None]] = {}
+        self._ops: dict[bytes, Ops] = {}
 
-    def file_data(self, text: str) -> FileData:
+    def scan(self, text: str) -> list[StatementInfo]:
+        """The statements of `text`, extracting those no cache knows."""
         key = digest(text)
         cached = self.cache.get_file(key) if self.cache else None
         if cached is not None:
-            return cached
-        data = self._extract_file(text)
+            infos = [StatementInfo(*info) for info in cached]
+            for info in infos:
+                self._infos.setdefault(info.key, info[3:])
+            return infos
+        infos = self._scan(text)
         if self.cache:
-            self.cache.put_file(key, data)
-        return data
+            self.cache.put_file(key, [tuple(info) for info in infos])
+        return infos
 
-    def _extract_file(self, text: str) -> FileData:
+    def ops(self, keys: Iterable[bytes], scanned: list[ScannedFile]) -> dict[bytes, Ops]:
+        """Operations of the statements with these digests, found in `scanned`."""
+        wanted = [k for k in dict.fromkeys(keys) if k and k not in self._ops]
+        if wanted and self.cache:
+            self._ops.update(self.cache.get_ops(wanted))
+        missing = {k for k in wanted if k not in self._ops}
+        if missing:  # gone from the cache since the file was scanned: parse them again
+            for file in scanned:
+                for statement in split_statements(file.text)[0]:
+                    key = digest(statement.text)
+                    if key in missing:
+                        self._ops[key] = _extract(statement.text).ops
+                        self.parsed += 1
+        return self._ops
+
+    def _scan(self, text: str) -> list[StatementInfo]:
         statements, error = split_statements(text)
         keys = [digest(s.text) for s in statements]
-        self._load([k for k in keys if k not in self._memo])
-        fresh: dict[bytes, tuple[str, tuple[Any, ...], str]] = {}
-        data: FileData = []
+        infos: list[StatementInfo] = []
+        fresh: dict[bytes, Ops] = {}
         for number, (statement, key) in enumerate(zip(statements, keys, strict=True)):
             if self.on_progress and number % 500 == 0:
                 self.on_progress(number, len(statements))
-            result = self._memo.get(key)
-            if result is None:
-                result = extract(statement.text).to_data()
+            known = self._infos.get(key)
+            if known is None:
+                extraction = _extract(statement.text)
+                excerpt = _excerpt(statement) if extraction.status == UNANALYZABLE else ""
+                known = (
+                    extraction.status,
+                    extraction.reason,
+                    excerpt,
+                    statement_deps(extraction.ops),
+                )
+                self._infos[key] = known
+                self._ops[key] = fresh[key] = extraction.ops
                 self.parsed += 1
-                self._memo[key] = fresh[key] = result
-            status, ops, reason = result
-            excerpt = _excerpt(statement) if status == UNANALYZABLE else ""
-            data.append((statement.line, statement.end_line, status, ops, reason, excerpt))
-        if error is not None:  # the text ends inside a quote or comment
-            if data and statements[-1].line <= error.line:
-                line, end_line = data[-1][0], data[-1][1]
-                excerpt = _excerpt(statements[-1])
-                data[-1] = (line, end_line, UNANALYZABLE, (), str(error), excerpt)
-            else:
-                data.append((error.line, error.line, UNANALYZABLE, (), str(error), ""))
+            infos.append(StatementInfo(statement.line, statement.end_line, key, *known))
         if self.cache and fresh:
-            self.cache.put_statements(fresh)
-        return data
+            self.cache.put_ops(fresh)
+        if error is not None:  # the text ends inside a quote or comment
+            line, end, excerpt = error.line, error.line, ""
+            if infos and infos[-1].line <= error.line:  # the unterminated statement itself
+                last = infos.pop()
+                line, end, excerpt = last.line, last.end_line, _excerpt(statements[-1])
+            infos.append(StatementInfo(line, end, b"", UNANALYZABLE, str(error), excerpt, ((), ())))
+        return infos
 
-    def _load(self, keys: list[bytes]) -> None:
-        if self.cache and keys:
-            self._memo.update(self.cache.get_statements(keys))
+
+def _extract(text: str) -> Extraction:
+    # imported on first use: a review served from the cache compiles none of its patterns
+    from analyzers.extract import extract  # noqa: PLC0415
+
+    return extract(text)
 
 
 def digest(text: str) -> bytes:
@@ -162,6 +211,28 @@ def _excerpt_of(text: str, line: int, end_line: int) -> str:
     return _excerpt(Statement("\n".join(lines), line, end_line))
 
 
+@dataclass(frozen=True, slots=True)
+class ScannedFile:
+    source: SourceFile
+    text: str  # the part of the source that is applied (see `up_part`)
+    statements: list[StatementInfo]
+
+
+def scan_files(
+    files: Iterable[SourceFile],
+    extractor: Extractor,
+    *,
+    on_file: Callable[[str], None] | None = None,
+) -> list[ScannedFile]:
+    scanned = []
+    for source in files:
+        if on_file:
+            on_file(source.path)
+        text = up_part(source.text)
+        scanned.append(ScannedFile(source, text, extractor.scan(text)))
+    return scanned
+
+
 def build_schema(
     files: Iterable[SourceFile],
     *,
@@ -170,32 +241,46 @@ def build_schema(
 ) -> BuildResult:
     """Apply the statements of `files`, in the given order, to an empty schema."""
     extractor = extractor or Extractor()
-    result = BuildResult(Schema())
-    for source in files:
-        if on_file:
-            on_file(source.path)
+    return build_scanned(scan_files(files, extractor, on_file=on_file), extractor)
+
+
+def build_scanned(
+    scanned: list[ScannedFile],
+    extractor: Extractor,
+    *,
+    only: Callable[[StatementInfo], bool] | None = None,
+) -> BuildResult:
+    """Apply scanned files' statements (those `only` accepts, when given) to an empty schema.
+
+    Statistics and statement-level unanalyzable items always cover every statement.
+    """
+    result = BuildResult(Schema(), complete=only is None)
+    keys = [info.key for file in scanned for info in file.statements if not only or only(info)]
+    ops = extractor.ops(keys, scanned)
+    for file in scanned:
+        path = file.source.path
         result.stats.files += 1
-        for line, end_line, status, ops, reason, excerpt in extractor.file_data(
-            _up_part(source.text)
-        ):
-            result.stats.count(status)
-            if status == UNANALYZABLE:
-                result.unanalyzable.append(
-                    UnanalyzableItem(source.path, line, end_line, reason, excerpt)
-                )
-            for op in ops:
+        for info in file.statements:
+            result.stats.count(info.status)
+            if info.status == UNANALYZABLE:
+                item = UnanalyzableItem(path, info.line, info.end_line, info.reason, info.excerpt)
+                result.unanalyzable.append(item)
+            if only and not only(info):
+                continue
+            for op in ops.get(info.key, ()):
                 try:
-                    apply(result.schema, op, source.path, line)
+                    apply(result.schema, op, path, info.line)
                 except ModelError as error:
-                    text = excerpt or _excerpt_of(source.text, line, end_line)
+                    result.model_errors += 1
+                    text = info.excerpt or _excerpt_of(file.source.text, info.line, info.end_line)
                     result.unanalyzable.append(
-                        UnanalyzableItem(source.path, line, end_line, str(error), text)
+                        UnanalyzableItem(path, info.line, info.end_line, str(error), text)
                     )
     result.stats.parsed = extractor.parsed
     return result
 
 
-def _up_part(text: str) -> str:
+def up_part(text: str) -> str:
     """dbmate files hold `-- migrate:up` and `-- migrate:down` sections: keep the up one."""
     down = text.find(_MIGRATE_DOWN)
     return text if down < 0 else text[:down]

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import yaml
-
 CONFIG_FILE = ".cellsbot.yml"
 DEFAULT_DUMPS = ("db/structure.sql",)
 DEFAULT_MIGRATIONS = (
@@ -47,8 +45,12 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
     >>> parse_config("schema:\\n  dumps: [schema.sql]\\n").schema.dumps
     ('schema.sql',)
     """
+    if not text.strip():
+        return Config()
+    import yaml  # noqa: PLC0415 (most repositories have no config file: skip the import)
+
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
     if data is None:  # an empty file or only comments

@@ -18,12 +18,9 @@ from typing import Any
 
 from analyzers.names import QUALIFIED, fold, in_schema_of, parse_qualified
 from analyzers.split import blank_comments
+from analyzers.status import MODELED, NO_EFFECT, UNANALYZABLE
 
 Op = tuple[Any, ...]
-
-MODELED = "modeled"
-NO_EFFECT = "no_effect"
-UNANALYZABLE = "unanalyzable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ class Index:
             self.using,
             tuple(self.include),
             self.nulls_not_distinct,
+            self.parent,
         )
 
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 # Everything that can hide a semicolon, plus the semicolon itself. Searched for from the
 # current position; text between matches is plain SQL and is skipped in one step.
-_INTERESTING = re.compile(
-    r"""--|/\*|[eE]'|'|"|\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$|;"""
-)
-_IDENT_CHAR = re.compile(r"[\w$\x80-\U0010ffff]")
+# (`\w` and `[^\W\d]` match any Unicode letter, as identifiers may hold them.)
+_INTERESTING = re.compile(r"""--|/\*|[eE]'|'|"|\$(?:[^\W\d]\w*)?\$|;""")
+_IDENT_CHAR = re.compile(r"[\w$]")
 _BLANK_OR_COMMENT = re.compile(r"(?:\s+|--[^\n]*)+")
 _PSQL_META = re.compile(r"\\[^\n]*")
 

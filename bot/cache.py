@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import marshal
 import os
 import sqlite3
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import analyzers
 
 CACHE_DIR_ENV = "CELLSBOT_CACHE_DIR"
-_ANALYZER_SOURCES = ("split.py", "names.py", "extract.py", "sqlglot_ops.py", "build.py")
+_ANALYZER_SOURCES = ("split.py", "names.py", "extract.py", "sqlglot_ops.py", "deps.py", "build.py")
 _CHUNK = 900  # SQLite's default limit on host parameters is 999
+_TABLES = ("files", "ops", "facts")
 
 
 def cache_dir() -> Path:
@@ -28,12 +29,15 @@ def cache_dir() -> Path:
 
 
 def analyzer_version() -> str:
-    """Digest of what decides an extraction: our extraction code and sqlglot's version.
+    """Digest of what decides an extraction: our extraction code and sqlglot's code.
 
     A change to either starts a new cache file, so stale entries are never served.
+    Reading files is cheaper than importing sqlglot or `importlib.metadata`.
     """
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(metadata.version("sqlglot").encode())
+    spec = importlib.util.find_spec("sqlglot")
+    if spec and spec.origin:
+        digest.update(Path(spec.origin).with_name("_version.py").read_bytes())
     package = Path(analyzers.__file__).parent
     for name in _ANALYZER_SOURCES:
         digest.update((package / name).read_bytes())
@@ -49,35 +53,42 @@ class SqliteParseCache:
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS files (key BLOB PRIMARY KEY, data BLOB) WITHOUT ROWID"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS statements (key BLOB PRIMARY KEY, data BLOB) WITHOUT ROWID"
-        )
+        for table in _TABLES:
+            columns = "(key BLOB PRIMARY KEY, data BLOB)"
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} {columns} WITHOUT ROWID")
 
     def close(self) -> None:
         self._db.close()
 
     def get_file(self, key: bytes) -> Any:
-        row = self._db.execute("SELECT data FROM files WHERE key = ?", (key,)).fetchone()
-        return marshal.loads(row[0]) if row else None
+        return self._get("files", key)
 
-    def put_file(self, key: bytes, data: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?)", (key, marshal.dumps(data)))
+    def put_file(self, key: bytes, statements: Any) -> None:
+        self._put("files", {key: statements})
 
-    def get_statements(self, keys: list[bytes]) -> dict[bytes, Any]:
+    def get_ops(self, keys: list[bytes]) -> dict[bytes, Any]:
         found: dict[bytes, Any] = {}
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, data FROM statements WHERE key IN ({marks})"
-            for key, data in self._db.execute(query, chunk):
-                found[key] = marshal.loads(data)
+            query = f"SELECT key, data FROM ops WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update((key, marshal.loads(data)) for key, data in self._db.execute(query, chunk))
         return found
 
-    def put_statements(self, entries: dict[bytes, Any]) -> None:
+    def put_ops(self, entries: dict[bytes, Any]) -> None:
+        self._put("ops", entries)
+
+    def get_fact(self, key: bytes) -> Any:
+        return self._get("facts", key)
+
+    def put_fact(self, key: bytes, value: Any) -> None:
+        self._put("facts", {key: value})
+
+    def _get(self, table: str, key: bytes) -> Any:
+        row = self._db.execute(f"SELECT data FROM {table} WHERE key = ?", (key,)).fetchone()
+        return marshal.loads(row[0]) if row else None
+
+    def _put(self, table: str, entries: dict[bytes, Any]) -> None:
         rows = [(key, marshal.dumps(value)) for key, value in entries.items()]
         self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO statements VALUES (?, ?)", rows)
+        self._db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", rows)
         self._db.execute("COMMIT")

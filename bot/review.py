@@ -12,12 +12,14 @@ from analyzers.build import (
     BuildResult,
     Extractor,
     ParseCache,
+    ScannedFile,
     SourceFile,
     UnanalyzableItem,
-    build_schema,
+    scan_files,
 )
 from analyzers.config import CONFIG_FILE, Config, parse_config, select_files
-from analyzers.diff import Change, diff_schemas
+from analyzers.diff import Change
+from analyzers.incremental import FULL, Comparison, compare, fileset_key
 from bot import git
 
 JSON_VERSION = 1
@@ -73,38 +75,52 @@ def review_range(
     base_sha, head_sha = git.resolve(repo, base), git.resolve(repo, head)
     config = load_config(repo, head_sha, config_path)
     extractor = Extractor(cache)
-    revisions = []
+    scanned = {}
     for label, sha in (("base", base_sha), ("head", head_sha)):
         if progress:
             extractor.on_progress = lambda done, total, label=label: progress(
                 f"{label}: parsing statement {done} of {total}"
             )
-        revisions.append(
-            Revision(
-                label,
-                sha,
-                _build(
-                    repo, sha, config=config, extractor=extractor, label=label, progress=progress
-                ),
-            )
+        scanned[label] = _scan(
+            repo, sha, config=config, extractor=extractor, label=label, progress=progress
         )
-    base_rev, head_rev = revisions
-    changes = diff_schemas(base_rev.build.schema, head_rev.build.schema)
+    comparison = _compare(scanned["base"], scanned["head"], extractor, cache)
+    base_rev = Revision("base", base_sha, comparison.base)
+    head_rev = Revision("head", head_sha, comparison.head)
     seconds = time.perf_counter() - started
-    result = ReviewResult(base_rev, head_rev, changes, _unanalyzable(base_rev, head_rev), seconds)
+    result = ReviewResult(
+        base_rev, head_rev, comparison.changes, _unanalyzable(base_rev, head_rev), seconds
+    )
+    stats = head_rev.build.stats
     result.stats = {
-        "files": head_rev.build.stats.files,
-        "statements": head_rev.build.stats.statements,
-        "modeled": head_rev.build.stats.modeled,
-        "no_effect": head_rev.build.stats.no_effect,
+        "files": stats.files,
+        "statements": stats.statements,
+        "modeled": stats.modeled,
+        "no_effect": stats.no_effect,
         "unanalyzable": len(result.unanalyzable),
         "parsed": extractor.parsed,
+        "rebuilt": comparison.rebuilt,
+        "mode": comparison.mode,
         "seconds": round(seconds, 3),
     }
     return result
 
 
-def _build(
+def _compare(
+    base: list[ScannedFile], head: list[ScannedFile], extractor: Extractor, cache: ParseCache | None
+) -> Comparison:
+    """Diff the revisions, incrementally when a cached fact says the base builds cleanly."""
+    base_key, head_key = fileset_key(base), fileset_key(head)
+    base_error_free = bool(cache and cache.get_fact(base_key))
+    comparison = compare(base, head, extractor, base_error_free=base_error_free)
+    if cache:
+        if comparison.mode == FULL:
+            cache.put_fact(base_key, comparison.base.model_errors == 0)
+        cache.put_fact(head_key, comparison.head.model_errors == 0)
+    return comparison
+
+
+def _scan(
     repo: Path,
     sha: str,
     *,
@@ -112,7 +128,7 @@ def _build(
     extractor: Extractor,
     label: str,
     progress: Progress | None,
-) -> BuildResult:
+) -> list[ScannedFile]:
     selection = select_files(git.list_files(repo, sha), config.schema)
     texts = git.read_files(repo, sha, selection.paths)
     files = [SourceFile(path, texts[path]) for path in selection.paths]
@@ -122,7 +138,7 @@ def _build(
         if progress:
             progress(f"{label}: file {numbers[path]} of {len(files)} ({path})")
 
-    return build_schema(files, extractor=extractor, on_file=on_file)
+    return scan_files(files, extractor, on_file=on_file)
 
 
 def _unanalyzable(base: Revision, head: Revision) -> list[tuple[UnanalyzableItem, bool]]:

@@ -17,7 +17,9 @@ from bot.example import create_example
 
 def git(repo: Path, *args: str) -> str:
     identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    done = subprocess.run(["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -41,7 +43,9 @@ def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
 def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CELLSBOT_CACHE_DIR": str(cache)}
     command = [sys.executable, "-m", "bot.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False, timeout=120
+    )
 
 
 @pytest.fixture
@@ -67,7 +71,11 @@ def test_review_json_contract_on_the_example(example, cache, capsys):
     assert (report["version"], report["base"], report["head"]) == (1, base, head)
     changes = {(c["kind"], c["table"], c["name"]): c for c in report["changes"]}
     renamed = changes[("column_renamed", "projects", "visibility")]
-    assert (renamed["old_name"], renamed["path"], renamed["line"]) == ("visibility_level", "db/structure.sql", 82)
+    assert (renamed["old_name"], renamed["path"], renamed["line"]) == (
+        "visibility_level",
+        "db/structure.sql",
+        82,
+    )
     index = changes[("index_added", "projects", "index_projects_on_path")]
     assert (index["line"], index["details"]["unique"]) == (241, True)
     fk = changes[("foreign_key_added", "issue_user_mentions", "fk_issue_user_mentions_issue_id")]
@@ -77,7 +85,17 @@ def test_review_json_contract_on_the_example(example, cache, capsys):
     [item] = report["unanalyzable"]
     assert (item["path"], item["line"], item["new"]) == ("db/structure.sql", 24, True)
     assert "create_ci_builds_partition" in item["reason"]
-    assert set(report["stats"]) == {"files", "statements", "modeled", "no_effect", "unanalyzable", "parsed", "seconds"}
+    assert set(report["stats"]) == {
+        "files",
+        "statements",
+        "modeled",
+        "no_effect",
+        "unanalyzable",
+        "parsed",
+        "rebuilt",
+        "mode",
+        "seconds",
+    }
     assert report["stats"]["files"] == 1
 
 
@@ -95,8 +113,11 @@ def test_second_run_is_served_by_the_cache_and_no_cache_bypasses_it(example, cac
     first = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
     assert first["stats"]["parsed"] > 60
     assert list(cache.glob("extractions-*.sqlite"))
+    assert first["stats"]["mode"] == "full"
     warm = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
     assert warm["stats"]["parsed"] == 0
+    assert warm["stats"]["mode"] == "incremental"
+    assert warm["stats"]["rebuilt"] < first["stats"]["rebuilt"]
     assert warm["changes"] == first["changes"]
     assert warm["unanalyzable"] == first["unanalyzable"]
     cold = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, "--no-cache")
@@ -117,7 +138,11 @@ def test_migration_repository_with_config_from_the_head_revision(tmp_path, cache
         {".cellsbot.yml": config, "sql/001_init.sql": "CREATE TABLE a (id serial PRIMARY KEY);\n"},
         "init",
     )
-    head = commit(repo, {"sql/002_more.sql": "\nALTER TABLE a ADD COLUMN tenant_id bigint NOT NULL;\n"}, "more")
+    head = commit(
+        repo,
+        {"sql/002_more.sql": "\nALTER TABLE a ADD COLUMN tenant_id bigint NOT NULL;\n"},
+        "more",
+    )
     report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head)
     assert [(c["kind"], c["path"], c["line"]) for c in report["changes"]] == [
         ("column_added", "sql/002_more.sql", 2)
@@ -168,8 +193,21 @@ def test_progress_only_on_a_terminal(example, cache):
     assert quiet.stderr == ""
     controller, terminal = pty.openpty()
     env = {**os.environ, "CELLSBOT_CACHE_DIR": str(cache)}
-    command = [sys.executable, "-m", "bot.cli", "review", "--repo", str(repo), "--base", base, "--head", head]
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=terminal, env=env, check=False, timeout=60)
+    command = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "review",
+        "--repo",
+        str(repo),
+        "--base",
+        base,
+        "--head",
+        head,
+    ]
+    done = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=terminal, env=env, check=False, timeout=60
+    )
     os.close(terminal)
     shown = os.read(controller, 65536).decode()
     os.close(controller)

@@ -1,0 +1,66 @@
+"""Which objects a statement's operations define and which ones they need.
+
+An object id is a kind letter and a name: `t:issues` (a table or view), `i:index_name`,
+`s:sequence_name`, `g:table.trigger`, `n:schema`, `x:extension`, `f:function`.
+
+Only *local* operations get dependencies: each changes the objects it owns and reads only
+the objects it requires. For a stream of such operations, an object's final state depends
+only on the operations that own it or that it requires, which lets a review rebuild just the
+objects a change touches (see `analyzers.incremental`). Operations with wider effects
+(drops, renames, DROP COLUMN removing indexes, ALTER … IF EXISTS) have none: `None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+Deps = tuple[tuple[str, ...], tuple[str, ...]]  # (owned object ids, required object ids)
+
+
+def statement_deps(ops: Iterable[tuple[Any, ...]]) -> Deps | None:
+    """Union of the operations' dependencies, or None when one of them is not local."""
+    owned: list[str] = []
+    required: list[str] = []
+    for op in ops:
+        deps = op_deps(op)
+        if deps is None:
+            return None
+        owned.extend(deps[0])
+        required.extend(deps[1])
+    return tuple(dict.fromkeys(owned)), tuple(dict.fromkeys(required))
+
+
+def op_deps(op: tuple[Any, ...]) -> Deps | None:
+    kind = op[0]
+    if kind == "table":
+        data = op[1]
+        required = [f"t:{data['partition_of']}"] if data["partition_of"] else []
+        required += [f"t:{c['ref_table']}" for c in data["constraints"] if _needs_ref_table(c)]
+        return (f"t:{data['name']}",), tuple(required)
+    if kind in ("add_column", "alter_column", "drop_constraint", "validate_constraint"):
+        return (f"t:{op[1]}",), ()
+    if kind == "add_constraint":
+        required = (f"t:{op[2]['ref_table']}",) if _needs_ref_table(op[2]) else ()
+        return (f"t:{op[1]}",), required
+    if kind == "index":
+        return (f"i:{op[1]['name']}",), (f"t:{op[1]['table']}",)
+    if kind == "attach_index":
+        return (f"i:{op[2]}",), ()
+    if kind == "attach_partition":
+        return (f"t:{op[2]}",), (f"t:{op[1]}",)
+    if kind == "sequence":
+        return (f"s:{op[1]['name']}",), ()
+    if kind == "sequence_owned":
+        return (f"s:{op[1]}",), ()
+    if kind == "trigger":
+        return (f"g:{op[1]['table']}.{op[1]['name']}",), (f"t:{op[1]['table']}",)
+    prefix = {"schema": "n", "extension": "x", "view": "t", "function": "f"}.get(kind)
+    if prefix:
+        return (f"{prefix}:{op[1]}",), ()
+    return None
+
+
+def _needs_ref_table(constraint: dict[str, Any]) -> bool:
+    """A foreign key without referenced columns takes them from the referenced primary key."""
+    return constraint["kind"] == "foreign_key" and not constraint.get("ref_columns")
