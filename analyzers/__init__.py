@@ -1,0 +1,1 @@
+"""Pure analysis core: statement splitting, sqlglot extraction, schema model, diff, config."""

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from analyzers.fastpath import recognize
 from analyzers.names import QUALIFIED, fold, in_schema_of, parse_qualified
 from analyzers.split import blank_comments
 from analyzers.status import MODELED, NO_EFFECT, UNANALYZABLE
@@ -172,6 +173,14 @@ def extract(text: str) -> Extraction:
 
 
 def _extract(text: str) -> Extraction:
+    fast = recognize(text)
+    if fast is not None:
+        return Extraction(MODELED, fast)
+    return extract_slowly(text)
+
+
+def extract_slowly(text: str) -> Extraction:
+    """`extract` without the pg_dump fast path (`analyzers.fastpath`), for comparison."""
     head = text[:40].upper()
     if head.startswith("CREATE"):
         return _extract_create(text)

@@ -1,0 +1,1 @@
+"""The GitLab-facing shell: git access, cache, CLI and report rendering."""

@@ -1,0 +1,1 @@
+"""Topology Service (FastAPI + PostgreSQL): cells, sequence ranges, claims, classify. Not yet built."""
