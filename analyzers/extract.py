@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzers.fastpath import recognize
-from analyzers.names import QUALIFIED, fold, in_schema_of, parse_qualified
+from analyzers.names import QUALIFIED, fold, in_schema_of, parse_qualified, qualify, split_qualified
 from analyzers.split import blank_comments
 from analyzers.status import MODELED, NO_EFFECT, UNANALYZABLE
 
@@ -206,7 +206,11 @@ def _extract_create(text: str) -> Extraction:
         sequence = _SEQUENCE.match(text)
         if sequence:
             name = parse_qualified(sequence.group(1))
-            return modeled(("sequence", {"name": name, "line": 0, "owned_by": None}))
+            ops: list[Op] = [("sequence", {"name": name, "line": 0, "owned_by": None})]
+            owned = _OWNED_BY.search(text, sequence.end())
+            if owned:
+                ops.append(_owned_by(name, owned))
+            return modeled(*ops)
     elif word in ("FUNCTION", "PROCEDURE"):
         function = _FUNCTION.match(text)
         if function:
@@ -297,11 +301,20 @@ def _alter_sequence(name: str, rest: str) -> Extraction:
     owned = _OWNED_BY.search(rest)
     if not owned:
         return NOTHING  # RESTART, INCREMENT, CACHE, OWNER TO…: values, not structure
+    return modeled(_owned_by(name, owned))
+
+
+def _owned_by(sequence: str, owned: re.Match[str]) -> Op:
+    """`OWNED BY [schema.]table.column` or `OWNED BY NONE`."""
     if owned.group(1).upper() == "NONE":
-        return modeled(("sequence_owned", name, None, None))
-    target = parse_qualified(owned.group(1))
-    table, _, column = target.rpartition(".")
-    return modeled(("sequence_owned", name, table, column))
+        return ("sequence_owned", sequence, None, None)
+    *table, column = split_qualified(owned.group(1))
+    return (
+        "sequence_owned",
+        sequence,
+        qualify(table[-1], table[0] if len(table) > 1 else None),
+        column,
+    )
 
 
 def _extract_drop(text: str) -> Extraction:

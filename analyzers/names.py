@@ -31,6 +31,11 @@ def qualify(name: str, schema: str | None = None) -> str:
     return f"{schema}.{name}"
 
 
+def split_qualified(text: str) -> list[str]:
+    """The folded parts of a dotted name: `a."B".c` is `['a', 'B', 'c']`."""
+    return [fold(part) for part in _PART.findall(text)]
+
+
 def parse_qualified(text: str) -> str:
     """Turn source text such as `Public."Foo"` into the model key `Foo`.
 

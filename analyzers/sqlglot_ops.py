@@ -120,7 +120,12 @@ def _sql(node: exp.Expression | None) -> str | None:
 
 def _type(node: exp.DataType) -> str:
     """Canonical text of a column type, memoized for the parameterless ones."""
-    if node.expressions or node.args.get("values") or node.args.get("nested"):
+    if (
+        node.expressions
+        or node.args.get("values")
+        or node.args.get("nested")
+        or node.args.get("kind")
+    ):
         return _GENERATOR.generate(node, copy=False).lower()
     text = _TYPES.get(node.this)
     if text is None:
@@ -495,8 +500,9 @@ def _drop(tree: exp.Drop) -> Extraction:
     if kind not in ("TABLE", "INDEX", "SEQUENCE", "VIEW", "SCHEMA"):
         return unanalyzable(f"DROP {kind or '?'} is not modeled")
     targets = tree.args.get("tables") or [tree.this]
-    if kind == "SCHEMA":
-        return modeled(*(("drop", "schema", _ident(t.this)) for t in targets))
+    if kind == "SCHEMA":  # sqlglot puts a schema's name where a table's schema goes
+        names = [_ident(t.args.get("db") or t.this) for t in targets]
+        return modeled(*(("drop", "schema", name) for name in names))
     return modeled(
         *(("drop", kind.lower(), table_key(t), bool(tree.args.get("cascade"))) for t in targets)
     )

@@ -746,12 +746,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "accounts_email_key1",
     ),
     **_disagree(
-        "enum_and_extension_types",
-        ("column_types",),
-        "every user-defined type (enums, tsvector) gets the text of the first one seen in the "
-        "process: sqlglot_ops._type memoizes by DataType.Type, which is USERDEFINED for all",
-    ),
-    **_disagree(
         "bit_varying_column",
         _ALL,
         "sqlglot cannot parse `bit varying(64)`: the table is missing from the model",
@@ -818,12 +812,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "sqlglot returns ADD FOREIGN KEY … SET NULL (column) as an opaque command",
     ),
     **_disagree(
-        "create_sequence_owned_by",
-        ("sequences",),
-        "CREATE SEQUENCE … OWNED BY invoices.number: the model ignores the OWNED BY clause "
-        "(only ALTER SEQUENCE … OWNED BY is read)",
-    ),
-    **_disagree(
         "drop_column_used_by_expression_predicate_or_include",
         _INDEXES,
         "DROP COLUMN drops every index that uses the column: in an expression, a WHERE "
@@ -861,12 +849,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "them under their public names",
     ),
     **_disagree(
-        "drop_schema_cascade",
-        (*_ALL, "foreign_keys", *_INDEXES, "sequences"),
-        "DROP SCHEMA legacy CASCADE is extracted as ('drop', 'schema', 'none'): nothing in "
-        "legacy is dropped, nor the foreign key users_legacy_account_id_fkey",
-    ),
-    **_disagree(
         "partitioned_primary_key",
         _CONSTRAINTS,
         "a primary key on a partitioned table gives each partition its own "
@@ -902,12 +884,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "pg_dump_of_migrations",
         ("unanalyzable",),
         "sqlglot returns pg_dump's ALTER COLUMN … ADD GENERATED … AS IDENTITY as an opaque command",
-    ),
-    **_disagree(
-        "pg_dump_of_renames",
-        ("sequences",),
-        "ALTER SEQUENCE billing.bills_id_seq OWNED BY billing.bills.id (pg_dump's form) is "
-        "read as owned by table bills: parse_qualified keeps the last two of three parts",
     ),
     **_disagree(
         "partition_of_with_constraints",
