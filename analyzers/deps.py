@@ -32,6 +32,8 @@ def statement_deps(ops: Iterable[tuple[Any, ...]]) -> Deps | None:
 
 
 def op_deps(op: tuple[Any, ...]) -> Deps | None:
+    if _names_something(op):  # the name depends on every name already in the schema
+        return None
     kind = op[0]
     if kind == "table":
         data = op[1]
@@ -59,6 +61,22 @@ def op_deps(op: tuple[Any, ...]) -> Deps | None:
     if prefix:
         return (f"{prefix}:{op[1]}",), ()
     return None
+
+
+def _names_something(op: tuple[Any, ...]) -> bool:
+    """Whether PostgreSQL chooses a name for something this operation creates."""
+    kind = op[0]
+    if kind == "table":
+        return any(c["serial"] for c in op[1]["columns"]) or any(
+            c["name"] is None for c in op[1]["constraints"]
+        )
+    if kind == "add_column":
+        return op[2]["serial"]
+    if kind == "add_constraint":
+        return op[2]["name"] is None
+    if kind == "index":
+        return op[1]["name"] is None
+    return False
 
 
 def _needs_ref_table(constraint: dict[str, Any]) -> bool:

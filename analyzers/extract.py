@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzers.fastpath import recognize
-from analyzers.names import QUALIFIED, fold, in_schema_of, parse_qualified, qualify, split_qualified
+from analyzers.names import (
+    QUALIFIED,
+    exclude_columns,
+    fold,
+    in_schema_of,
+    name_addition,
+    parse_qualified,
+    qualify,
+    split_qualified,
+)
 from analyzers.split import blank_comments
 from analyzers.status import MODELED, NO_EFFECT, UNANALYZABLE
 
@@ -407,7 +416,7 @@ def _alter_table_action(table: str, action: str, prefix: str) -> Extraction:
         return modeled(("add_constraint", table, _check_constraint(table, check)))
     exclude = _ADD_EXCLUDE.match(action)
     if exclude:  # sqlglot: opaque Command
-        return modeled(("add_constraint", table, _exclude_constraint(table, exclude)))
+        return modeled(("add_constraint", table, _exclude_constraint(exclude)))
     if _NULLS_NOT_DISTINCT.search(action):  # sqlglot: opaque Command; the index is the same
         stripped = _NULLS_NOT_DISTINCT.sub("", action)
         extraction = _from_sqlglot(prefix + stripped)
@@ -424,10 +433,18 @@ def _check_constraint(table: str, match: re.Match[str]) -> dict[str, Any]:
     return check_from_text(table, match.group(1), match.group(2), not_valid=bool(match.group(3)))
 
 
-def _exclude_constraint(table: str, match: re.Match[str]) -> dict[str, Any]:
-    expression = " ".join(match.group(2).split())
-    name = fold(match.group(1)) if match.group(1) else f"{table.rsplit('.', 1)[-1]}_excl"
-    return {"name": name, "kind": "exclude", "columns": [], "line": 0, "expression": expression}
+def _exclude_constraint(match: re.Match[str]) -> dict[str, Any]:
+    expression = "EXCLUDE " + " ".join(match.group(2).split())
+    naming = None if match.group(1) else [name_addition(exclude_columns(expression)), "excl"]
+    return {
+        "name": fold(match.group(1)) if match.group(1) else None,
+        "naming": naming,
+        "kind": "exclude",
+        "columns": [],
+        "line": 0,
+        "not_valid": False,
+        "expression": expression,
+    }
 
 
 def _from_sqlglot(text: str, *, only: bool = False) -> Extraction:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from analyzers.names import in_schema_of, qualify
+from analyzers.names import in_schema_of, nextval_default, qualify
 
 _NAME = r"[a-z_][a-z0-9_]*"
 _TABLE = rf"(?:({_NAME})\.)?({_NAME})"
@@ -66,6 +66,7 @@ def _index(text: str) -> tuple[tuple[Any, ...], ...] | None:
     key = qualify(table, schema)
     index = {
         "name": in_schema_of(key, name),
+        "naming": None,
         "table": key,
         "unique": bool(unique),
         "columns": parts,
@@ -100,7 +101,7 @@ def _alter_table(text: str) -> tuple[tuple[Any, ...], ...] | None:
         return _foreign_key(key, table, match)
     match = _NEXTVAL.fullmatch(rest)
     if match and _plain(table, match.group(1)):
-        default = f"NEXTVAL(CAST('{match.group(2)}' AS REGCLASS))"
+        default = nextval_default(match.group(2))
         return (("alter_column", key, match.group(1), {"default": default}),)
     return None
 
@@ -127,7 +128,7 @@ def _constraint(
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "auto_named": False,
+        "naming": None,
         "kind": kind,
         "columns": columns,
         "line": 0,

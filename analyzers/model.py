@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzers.names import bare, in_schema_of, qualify
+from analyzers.names import bare, choose_name, in_schema_of, nextval_default, qualify, schema_of
 
 # Constraint kinds
 PRIMARY_KEY = "primary_key"
@@ -200,8 +200,39 @@ def _create_table(schema: Schema, at: Location, data: dict[str, Any]) -> None:
         for column in parent.columns.values():
             table.columns.setdefault(column.name, _copy_column(column, at))
     schema.tables[name] = table
-    for constraint in data["constraints"]:
+    for column in data["columns"]:
+        if column["serial"]:
+            _create_serial_sequence(schema, table, table.columns[column["name"]])
+    for constraint in _in_creation_order(_without_redundant_keys(data["constraints"])):
         _add_constraint(schema, _where(at, constraint["line"]), name, constraint)
+
+
+_KEYED = (PRIMARY_KEY, UNIQUE, EXCLUDE)  # constraints with an index of the same name
+_CREATION_PHASE = {CHECK: 0, PRIMARY_KEY: 1, UNIQUE: 1, EXCLUDE: 1, FOREIGN_KEY: 2}
+
+
+def _in_creation_order(constraints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CREATE TABLE adds checks, then the indexes of keys (primary key first), then foreign
+    keys; the order decides which of two unnamed ones gets the suffix `1`."""
+    return sorted(constraints, key=lambda c: (_CREATION_PHASE[c["kind"]], c["kind"] != PRIMARY_KEY))
+
+
+def _without_redundant_keys(constraints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CREATE TABLE keeps one key per column list: `id PRIMARY KEY UNIQUE` has no unique
+    constraint. A named duplicate lends its name to an unnamed key it merges into."""
+    kept: list[dict[str, Any]] = []
+    keys: dict[tuple[Any, ...], int] = {}  # column list -> position in `kept`
+    for constraint in sorted(constraints, key=lambda c: c["kind"] != PRIMARY_KEY):
+        if constraint["kind"] not in (PRIMARY_KEY, UNIQUE):
+            kept.append(constraint)
+            continue
+        key = (tuple(constraint["columns"]), constraint.get("nulls_not_distinct", False))
+        if key not in keys:
+            keys[key] = len(kept)
+            kept.append(constraint)
+        elif kept[keys[key]]["name"] is None and constraint["name"] is not None:
+            kept[keys[key]] = kept[keys[key]] | {"name": constraint["name"], "naming": None}
+    return kept
 
 
 def _partition_text(partition_by: dict[str, Any] | None) -> str | None:
@@ -242,7 +273,41 @@ def _add_column(
     target = _table(schema, table)
     if data["name"] in target.columns and if_not_exists:
         return
-    target.columns[data["name"]] = _column(data, at)
+    column = target.columns[data["name"]] = _column(data, at)
+    if data["serial"]:
+        _create_serial_sequence(schema, target, column)
+
+
+def _create_serial_sequence(schema: Schema, table: Table, column: Column) -> None:
+    """A `serial` column owns a new sequence, `table_column_seq` unless that name is taken."""
+    name = choose_name(bare(table.name), column.name, "seq", _relation_names(schema, table.name))
+    sequence = Sequence(in_schema_of(table.name, name), column.location, (table.name, column.name))
+    schema.sequences[sequence.name] = sequence
+    column.default = nextval_default(sequence.name)
+
+
+def _relation_names(schema: Schema, near: str) -> set[str]:
+    """Names of the relations in the schema of `near`: tables, views, indexes (with those of
+    primary key, unique and exclusion constraints) and sequences, which must all differ."""
+    namespace = schema_of(near)
+    keys = (*schema.tables, *schema.views, *schema.indexes, *schema.sequences)
+    names = {bare(key) for key in keys if schema_of(key) == namespace}
+    for table in schema.tables.values():
+        if schema_of(table.name) == namespace:
+            names.update(c.name for c in table.constraints.values() if c.kind in _KEYED)
+    return names
+
+
+def _constraint_names(schema: Schema, near: str) -> set[str]:
+    """Names of all constraints of the tables in the schema of `near` (unique per schema
+    when PostgreSQL chooses them)."""
+    namespace = schema_of(near)
+    return {
+        constraint.name
+        for table in schema.tables.values()
+        if schema_of(table.name) == namespace
+        for constraint in table.constraints.values()
+    }
 
 
 def _column_of(table: Table, name: str, at: Location) -> Column:
@@ -296,7 +361,7 @@ def _alter_column(
 def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, Any]) -> None:
     target = _table(schema, table)
     constraint = Constraint(
-        name=data["name"],
+        name=data["name"] or _constraint_name(schema, table, data),
         kind=data["kind"],
         columns=list(data["columns"]),
         location=_where(at, data["line"]),
@@ -322,12 +387,16 @@ def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, An
         for column in constraint.columns:
             if column in target.columns:
                 target.columns[column].nullable = False
-    if data.get("auto_named"):  # PostgreSQL appends a number until the name is free
-        base, number = constraint.name, 0
-        while constraint.name in target.constraints:
-            number += 1
-            constraint.name = f"{base}{number}"
     target.constraints[constraint.name] = constraint
+
+
+def _constraint_name(schema: Schema, table: str, data: dict[str, Any]) -> str:
+    """The name PostgreSQL gives an unnamed constraint; keys name their index too."""
+    addition, label = data["naming"]
+    taken = _constraint_names(schema, table)
+    if data["kind"] in _KEYED:
+        taken |= _relation_names(schema, table)
+    return choose_name(bare(table), addition, label, taken)
 
 
 def _drop_constraint(schema: Schema, at: Location, table: str, name: str, if_exists: bool) -> None:
@@ -358,8 +427,13 @@ def _create_index(schema: Schema, at: Location, data: dict[str, Any]) -> None:
         return
     if data["table"] not in schema.views:  # a materialized view can be indexed too
         _table(schema, data["table"])
-    schema.indexes[data["name"]] = Index(
-        name=data["name"],
+    name = data["name"]
+    if name is None:  # PostgreSQL's choice, `table_column_idx` unless taken
+        addition, label = data["naming"]
+        taken = _relation_names(schema, data["table"])
+        name = in_schema_of(data["table"], choose_name(bare(data["table"]), addition, label, taken))
+    schema.indexes[name] = Index(
+        name=name,
         table=data["table"],
         unique=data["unique"],
         columns=list(data["columns"]),

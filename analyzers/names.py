@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 DEFAULT_SCHEMA = "public"
 MAX_IDENTIFIER = 63
@@ -14,14 +15,15 @@ _PART = re.compile(_IDENT)
 
 
 def fold(identifier: str) -> str:
-    """Fold one identifier as PostgreSQL does: quoted keeps its case, unquoted is lowercased.
+    """Fold one identifier as PostgreSQL does: quoted keeps its case, unquoted is lowercased;
+    both are cut to 63 bytes.
 
     >>> fold('"Users"'), fold('Users')
     ('Users', 'users')
     """
     if identifier.startswith('"'):
-        return identifier[1:-1].replace('""', '"')
-    return identifier.lower()
+        return truncate(identifier[1:-1].replace('""', '"'))
+    return truncate(identifier.lower())
 
 
 def qualify(name: str, schema: str | None = None) -> str:
@@ -63,19 +65,76 @@ def in_schema_of(table_key: str, name: str) -> str:
     return qualify(name, schema_of(table_key))
 
 
-def default_constraint_name(table_key: str, columns: list[str], suffix: str) -> str:
-    """The name PostgreSQL gives an unnamed constraint or index (`t_a_b_key`, `t_pkey`, …).
+def truncate(name: str) -> str:
+    """PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1)."""
+    encoded = name.encode()
+    if len(encoded) <= MAX_IDENTIFIER:
+        return name
+    return encoded[:MAX_IDENTIFIER].decode(errors="ignore")
 
-    PostgreSQL truncates the parts so that the whole fits in 63 bytes; we do the same on
-    characters, which agrees for ASCII names.
+
+def make_object_name(name1: str, name2: str | None, label: str | None) -> str:
+    """PostgreSQL's makeObjectName: `name1_name2_label`, the longer part shortened first.
+
+    >>> make_object_name("t", "a_b", "key")
+    't_a_b_key'
     """
-    table = bare(table_key)
-    label = "_".join(columns)
-    parts = [table] if suffix == "pkey" or not label else [table, label]
-    overflow = len("_".join([*parts, suffix])) - MAX_IDENTIFIER
-    while overflow > 0:
-        longest = max(range(len(parts)), key=lambda i: len(parts[i]))
-        cut = min(overflow, len(parts[longest]) - 1)
-        parts[longest] = parts[longest][: len(parts[longest]) - cut]
-        overflow -= cut
-    return in_schema_of(table_key, "_".join([*parts, suffix]))
+    overhead = (len(label) + 1 if label else 0) + (1 if name2 else 0)
+    available = MAX_IDENTIFIER - overhead
+    chars1, chars2 = len(name1), len(name2 or "")
+    while chars1 + chars2 > available:
+        if chars1 > chars2:
+            chars1 -= 1
+        else:
+            chars2 -= 1
+    parts = [name1[:chars1]]
+    if name2:
+        parts.append(name2[:chars2])
+    if label:
+        parts.append(label)
+    return "_".join(parts)
+
+
+def choose_name(name1: str, name2: str | None, label: str, taken: Container[str]) -> str:
+    """PostgreSQL's ChooseRelationName/ChooseConstraintName: the first free of `t_a_key`,
+    `t_a_key1`, `t_a_key2`, … (the number goes on the label, so the name stays ≤ 63 bytes).
+    """
+    name, number = make_object_name(name1, name2, label), 0
+    while name in taken:
+        number += 1
+        name = make_object_name(name1, name2, f"{label}{number}")
+    return name
+
+
+def name_addition(names: list[str]) -> str:
+    """Column names joined for a generated name, cut once long enough (as PostgreSQL does)."""
+    text = ""
+    for name in names:
+        text = f"{text}_{name}" if text else name
+        if len(text) >= MAX_IDENTIFIER:
+            break
+    return text
+
+
+_EXCLUDE_ELEMENTS = re.compile(r"EXCLUDE\s+(?:USING\s+\w+\s*)?\((.*)\)", re.IGNORECASE | re.DOTALL)
+
+
+def exclude_columns(text: str) -> list[str]:
+    """Column names of `EXCLUDE USING gist (a WITH =, (expr) WITH &&)`: ['a', 'expr']."""
+    match = _EXCLUDE_ELEMENTS.search(text)
+    if match is None:
+        return []
+    names, depth, start, body = [], 0, 0, match.group(1)
+    for i, char in enumerate(f"{body},"):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            element = body[start:i].strip()
+            first = _PART.match(element)
+            names.append(fold(first.group()) if first and not element.startswith("(") else "expr")
+            start = i + 1
+    return names
+
+
+def nextval_default(sequence: str) -> str:
+    """The default of a serial column, as the model writes it (sqlglot's rendering)."""
+    return f"NEXTVAL(CAST('{sequence}' AS REGCLASS))"

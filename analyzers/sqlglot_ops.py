@@ -10,7 +10,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, TokenError
 
 from analyzers.extract import NOTHING, Extraction, Op, modeled, unanalyzable
-from analyzers.names import default_constraint_name, fold, in_schema_of, qualify
+from analyzers.names import exclude_columns, fold, in_schema_of, name_addition, qualify, truncate
 
 _DIALECT = Postgres()
 _GENERATOR = _DIALECT.generator()
@@ -100,7 +100,7 @@ def table_key(table: exp.Expression) -> str:
 
 def _ident(node: Any) -> str:
     if isinstance(node, exp.Identifier):
-        return node.this if node.quoted else node.this.lower()
+        return truncate(node.this if node.quoted else node.this.lower())
     if isinstance(node, exp.Expression):
         return fold(node.name)
     return fold(str(node))
@@ -228,17 +228,9 @@ def _column(
                 f"column {name}: {kind.this.name[1:]} UNSIGNED (PostgreSQL has no unsigned types)"
             )
         serial_type = _SERIALS.get(kind.this)
-        if serial_type:  # PostgreSQL's meaning, not sqlglot's identity column
-            sequence = in_schema_of(table, f"{_bare(table)}_{name}_seq")
-            # the same texts as the pg_dump form (sequence + DEFAULT nextval) gives
-            column.update(
-                type=_type(exp.DataType(this=serial_type)),
-                serial=True,
-                nullable=False,
-                default=_sql(_parse(f"SELECT nextval('{sequence}'::regclass)")[0].expressions[0]),
-            )
-            ops.append(("sequence", {"name": sequence, "line": column["line"], "owned_by": None}))
-            ops.append(("sequence_owned", sequence, table, name))
+        if serial_type:  # PostgreSQL's meaning, not sqlglot's identity column: the model
+            # creates the owned sequence and the nextval default, once it has chosen the name
+            column.update(type=_type(exp.DataType(this=serial_type)), serial=True, nullable=False)
         else:
             column["type"] = _type(kind)
     constraints: list[dict[str, Any]] = []
@@ -287,19 +279,25 @@ def _column_constraint(
         constraints.append(_foreign_key(table, explicit, columns, kind, line=line))
 
 
+_LABELS = {
+    "primary_key": "pkey",
+    "unique": "key",
+    "foreign_key": "fkey",
+    "check": "check",
+    "exclude": "excl",
+}
+
+
 def _constraint(
     table: str, name: str | None, kind: str, columns: list[str], *, line: int, **extra: Any
 ) -> dict[str, Any]:
-    suffix = {"primary_key": "pkey", "unique": "key", "foreign_key": "fkey", "check": "check"}
-    auto_named = name is None
+    """A constraint; an unnamed one carries what PostgreSQL builds its name from."""
+    naming = None
     if name is None:
-        name = default_constraint_name(
-            table, [] if kind == "primary_key" else columns, suffix[kind]
-        )
-        name = _bare(name)
+        naming = [None if kind == "primary_key" else name_addition(columns), _LABELS[kind]]
     return {
         "name": name,
-        "auto_named": auto_named,
+        "naming": naming,
         "kind": kind,
         "columns": columns,
         "line": line,
@@ -381,9 +379,12 @@ def _table_constraint(
         elif isinstance(item, exp.CheckColumnConstraint):
             result.append(_check(table, name, item.this, line=where))
         elif isinstance(item, exp.ExcludeColumnConstraint):
-            result.append(
-                _constraint(table, name, "exclude", [], line=where, expression=_sql(item))
+            expression = _sql(item) or ""
+            constraint = _constraint(
+                table, name, "exclude", exclude_columns(expression), line=where
             )
+            constraint.update(columns=[], expression=expression)
+            result.append(constraint)
         else:
             raise ValueError(f"constraint of kind {type(item).__name__} is not modeled")
     return result
@@ -396,20 +397,20 @@ def _index(tree: exp.Create, *, only: bool) -> dict[str, Any]:
     columns: list[str] = []
     where = using = None
     include: list[str] = []
+    naming: list[str] = []
     if params is not None:
         for column in params.args.get("columns") or ():
             columns.append(_sql(column) or "")
+            naming.append(
+                _index_column_name(column.this if isinstance(column, exp.Ordered) else column)
+            )
         where = _sql(params.args["where"].this) if params.args.get("where") else None
         using = str(params.args["using"].name).lower() if params.args.get("using") else None
         include = [_sql(c) or "" for c in params.args.get("include") or ()]
     name_node = index.this
-    if name_node is None:
-        bare_columns = [c.split(" ")[0].strip('"') for c in columns]
-        name = default_constraint_name(table, bare_columns, "idx")
-    else:
-        name = in_schema_of(table, _ident(name_node))
     return {
-        "name": name,
+        "name": None if name_node is None else in_schema_of(table, _ident(name_node)),
+        "naming": [name_addition(_numbered(naming)), "idx"] if name_node is None else None,
         "table": table,
         "unique": bool(tree.args.get("unique")),
         "columns": columns,
@@ -421,6 +422,29 @@ def _index(tree: exp.Create, *, only: bool) -> dict[str, Any]:
         "if_not_exists": bool(tree.args.get("exists")),
         "line": 0,
     }
+
+
+def _index_column_name(node: exp.Expression) -> str:
+    """What PostgreSQL names an index column after: the column, the function, or `expr`."""
+    if isinstance(node, exp.Column):
+        return _ident(node.this)
+    if isinstance(node, exp.Anonymous):
+        return fold(node.name)
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return "expr"
+
+
+def _numbered(names: list[str]) -> list[str]:
+    """Repeated names within one index get numbers: `expr`, `expr1`, `expr2`."""
+    result: list[str] = []
+    for name in names:
+        candidate, number = name, 0
+        while candidate in result:
+            number += 1
+            candidate = f"{name}{number}"
+        result.append(candidate)
+    return result
 
 
 def _alter(tree: exp.Alter) -> Extraction:

@@ -708,66 +708,11 @@ def _disagree(case: str, aspects: tuple[str, ...], reason: str) -> dict[tuple[st
 # `test_every_statement_is_analyzed`.
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     **_disagree(
-        "unnamed_expression_index",
-        _INDEXES,
-        "PostgreSQL names unnamed expression indexes after the function (users_lower_idx, "
-        "users_lower_id_idx) or `expr` (users_expr_idx); the model uses the expression's text "
-        "(users_LOWER(email)_idx, users_LOWER(email)_id_idx, users_(first_name_idx)",
-    ),
-    **_disagree(
-        "repeated_unnamed_index",
-        _INDEXES,
-        "a second unnamed index on the same columns is events_project_id_idx1 in PostgreSQL; "
-        "the model reuses events_project_id_idx and overwrites the first index",
-    ),
-    **_disagree(
-        "table_swap",
-        (*_CONSTRAINTS, "sequences"),
-        "index and sequence names are unique per schema: after users is renamed users_old, the "
-        "new users gets users_pkey1, users_email_key1 and users_id_seq1 in PostgreSQL; the "
-        "model reuses users_pkey/users_email_key and re-owns users_id_seq to the new table",
-    ),
-    **_disagree(
-        "long_generated_names",
-        (*_CONSTRAINTS, "foreign_keys", *_INDEXES),
-        "names longer than 63 bytes: PostgreSQL shortens table and column parts in turns "
-        "(the longer one by one character at a time); the model cuts the longest part alone",
-    ),
-    **_disagree(
-        "identifier_longer_than_63",
-        ("columns", "column_types"),
-        "PostgreSQL truncates an identifier to 63 bytes; the model keeps the whole name",
-    ),
-    **_disagree(
-        "redundant_unique_in_create_table",
-        _CONSTRAINTS,
-        "within one CREATE TABLE PostgreSQL drops a UNIQUE that repeats the primary key or "
-        "another UNIQUE on the same columns; the model adds accounts_id_key and "
-        "accounts_email_key1",
-    ),
-    **_disagree(
         "bit_varying_column",
         _ALL,
         "sqlglot cannot parse `bit varying(64)`: the table is missing from the model",
     ),
     **_disagree("bit_varying_column", ("unanalyzable",), "sqlglot cannot parse `bit varying`"),
-    **_disagree(
-        "unnamed_exclude_in_create_table",
-        _ALL,
-        "an unnamed EXCLUDE in CREATE TABLE makes the statement unanalyzable (KeyError "
-        "'exclude' in sqlglot_ops._constraint): the table is missing from the model",
-    ),
-    **_disagree(
-        "unnamed_exclude_in_create_table",
-        ("unanalyzable",),
-        "unnamed EXCLUDE in CREATE TABLE: could not be analyzed: 'exclude'",
-    ),
-    **_disagree(
-        "unnamed_exclude_added",
-        _CONSTRAINTS,
-        "PostgreSQL names an unnamed EXCLUDE after its columns (reservations_room_id_during_"
-        "excl); the model names it reservations_excl",
-    ),
     **_disagree(
         "constraint_using_index",
         (*_CONSTRAINTS, *_INDEXES),
@@ -955,13 +900,13 @@ FROM pg_attribute
 WHERE attnum > 0 AND NOT attisdropped
 ORDER BY attrelid, attnum
 """
-_CONSTRAINTS = """
+_CONSTRAINTS_QUERY = """
 SELECT conrelid, conname, contype, convalidated, conkey, confrelid, confkey,
        confdeltype, confupdtype, conindid
 FROM pg_constraint
 WHERE conrelid <> 0 AND contype IN ('p', 'u', 'c', 'f', 'x')
 """
-_INDEXES = """
+_INDEXES_QUERY = """
 SELECT indexrelid, indrelid, indisunique, indpred IS NOT NULL, indkey::int2[], indnkeyatts
 FROM pg_index
 """
@@ -1043,8 +988,8 @@ def catalog_snapshot(url: str) -> Snapshot:
         relations = connection.execute(_RELATIONS).fetchall()
         inherits = dict(connection.execute(_INHERITS).fetchall())
         attributes = connection.execute(_ATTRIBUTES).fetchall()
-        constraints = connection.execute(_CONSTRAINTS).fetchall()
-        indexes = connection.execute(_INDEXES).fetchall()
+        constraints = connection.execute(_CONSTRAINTS_QUERY).fetchall()
+        indexes = connection.execute(_INDEXES_QUERY).fetchall()
         owners = connection.execute(_SEQUENCE_OWNERS).fetchall()
         triggers = connection.execute(_TRIGGERS).fetchall()
 
