@@ -47,6 +47,8 @@ def op_deps(op: tuple[Any, ...]) -> Deps | None:
         return (f"t:{op[1]}",), required
     if kind == "index":
         return (f"i:{op[1]['name']}",), (f"t:{op[1]['table']}",)
+    if kind == "constraint_using_index":
+        return (f"t:{op[1]}", f"i:{op[4]}"), ()
     if kind == "attach_index":
         return (f"i:{op[2]}",), ()
     if kind == "attach_partition":

@@ -132,6 +132,16 @@ _ADD_CHECK = re.compile(
     rf"ADD\s+(?:CONSTRAINT\s+({_Q})\s+)?CHECK\s*(\(.*\))\s*(NOT\s+VALID)?\s*(NO\s+INHERIT)?\s*$", _F
 )
 _ADD_EXCLUDE = re.compile(rf"ADD\s+(?:CONSTRAINT\s+({_Q})\s+)?EXCLUDE\s+(.*)$", _F)
+_IDENTITY = re.compile(
+    rf"ALTER\s+(?:COLUMN\s+)?({_Q})\s+(?:ADD\s+GENERATED\s+(ALWAYS|BY\s+DEFAULT)\s+AS\s+IDENTITY"
+    rf"|SET\s+GENERATED\s+(ALWAYS|BY\s+DEFAULT)|(DROP)\s+IDENTITY(?:\s+IF\s+EXISTS)?)\b",
+    _F,
+)
+_USING_INDEX = re.compile(
+    rf"ADD\s+(?:CONSTRAINT\s+({_Q})\s+)?(PRIMARY\s+KEY|UNIQUE)\s+USING\s+INDEX\s+({_Q})\b", _F
+)
+# PostgreSQL 15's `ON DELETE SET NULL (col, …)`: sqlglot knows only the plain action.
+_SET_NULL_COLUMNS = re.compile(r"(ON\s+DELETE\s+SET\s+(?:NULL|DEFAULT))\s*\([^)]*\)", re.IGNORECASE)
 _NULLS_NOT_DISTINCT = re.compile(r"\bNULLS\s+NOT\s+DISTINCT\b", re.IGNORECASE)
 # ALTER TABLE actions that leave the modeled schema as it is.
 _ACTION_NO_EFFECT = re.compile(
@@ -411,6 +421,17 @@ def _alter_table_action(table: str, action: str, prefix: str) -> Extraction:
             return modeled(("set_schema", table, fold(schema.group(1))))
     elif _ACTION_NO_EFFECT.match(action):
         return NOTHING
+    identity = _IDENTITY.match(action)
+    if identity:  # pg_dump writes identity columns this way; sqlglot: opaque Command
+        column, added, changed, dropped = identity.groups()
+        kind = None if dropped else " ".join((added or changed).upper().split())
+        return modeled(("alter_column", table, fold(column), {"identity": kind}))
+    using = _USING_INDEX.match(action)
+    if using:  # the index becomes the constraint's; sqlglot: opaque Command
+        name = fold(using.group(1)) if using.group(1) else None
+        kind = "unique" if using.group(2).upper() == "UNIQUE" else "primary_key"
+        index = in_schema_of(table, fold(using.group(3)))
+        return modeled(("constraint_using_index", table, name, kind, index))
     check = _ADD_CHECK.match(action)
     if check:
         return modeled(("add_constraint", table, _check_constraint(table, check)))
@@ -451,6 +472,8 @@ def _from_sqlglot(text: str, *, only: bool = False) -> Extraction:
     # imported on first use: a run served from the cache never loads sqlglot
     from analyzers.sqlglot_ops import from_sqlglot  # noqa: PLC0415
 
+    if "SET" in text.upper():
+        text = _SET_NULL_COLUMNS.sub(r"\1", text)
     return from_sqlglot(text, only=only)
 
 

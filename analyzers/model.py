@@ -399,6 +399,21 @@ def _constraint_name(schema: Schema, table: str, data: dict[str, Any]) -> str:
     return choose_name(bare(table), addition, label, taken)
 
 
+def _constraint_using_index(
+    schema: Schema, at: Location, table: str, name: str | None, kind: str, index_name: str
+) -> None:
+    """ADD PRIMARY KEY / UNIQUE USING INDEX: the index becomes the constraint's own."""
+    target = _table(schema, table)
+    index = schema.indexes.pop(index_name, None)
+    if index is None or index.table != table:
+        raise ModelError(f"index {index_name} on {table} does not exist")
+    constraint = Constraint(name or bare(index.name), kind, list(index.columns), at)
+    if kind == PRIMARY_KEY:
+        for column in constraint.columns:
+            _column_of(target, column, at).nullable = False
+    target.constraints[constraint.name] = constraint
+
+
 def _drop_constraint(schema: Schema, at: Location, table: str, name: str, if_exists: bool) -> None:
     target = _table(schema, table)
     if target.constraints.pop(name, None) is None and not if_exists:
@@ -621,6 +636,7 @@ _HANDLERS: dict[str, Any] = {
     "alter_column": _alter_column,
     "add_constraint": _add_constraint,
     "drop_constraint": _drop_constraint,
+    "constraint_using_index": _constraint_using_index,
     "rename_constraint": _rename_constraint,
     "validate_constraint": _validate_constraint,
     "index": _create_index,

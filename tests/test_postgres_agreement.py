@@ -714,49 +714,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     ),
     **_disagree("bit_varying_column", ("unanalyzable",), "sqlglot cannot parse `bit varying`"),
     **_disagree(
-        "constraint_using_index",
-        (*_CONSTRAINTS, *_INDEXES),
-        "ADD CONSTRAINT … PRIMARY KEY / UNIQUE USING INDEX is unanalyzable: the model keeps "
-        "the indexes and has no tokens_pkey / tokens_digest_index constraints",
-    ),
-    **_disagree(
-        "constraint_using_index",
-        ("unanalyzable",),
-        "sqlglot returns ADD … USING INDEX as an opaque command",
-    ),
-    **_disagree(
-        "identity_altered",
-        ("columns",),
-        "ALTER COLUMN … ADD GENERATED … AS IDENTITY (pg_dump's form) and SET GENERATED are "
-        "unanalyzable: builds.id has no identity, builds.position stays BY DEFAULT",
-    ),
-    **_disagree(
-        "identity_altered",
-        ("unanalyzable",),
-        "sqlglot returns ALTER COLUMN … ADD GENERATED / SET GENERATED as an opaque command",
-    ),
-    **_disagree(
-        "identity_dropped",
-        ("columns",),
-        "ALTER COLUMN … DROP IDENTITY is unanalyzable: the model keeps the identity",
-    ),
-    **_disagree(
-        "identity_dropped",
-        ("unanalyzable",),
-        "sqlglot returns ALTER COLUMN … DROP IDENTITY as an opaque command",
-    ),
-    **_disagree(
-        "foreign_key_set_null_column_list",
-        (*_CONSTRAINTS, "foreign_keys"),
-        "ON DELETE SET NULL (column, …) (PostgreSQL 15) is unanalyzable: the model has no "
-        "posts_tenant_id_author_id_fkey",
-    ),
-    **_disagree(
-        "foreign_key_set_null_column_list",
-        ("unanalyzable",),
-        "sqlglot returns ADD FOREIGN KEY … SET NULL (column) as an opaque command",
-    ),
-    **_disagree(
         "drop_column_used_by_expression_predicate_or_include",
         _INDEXES,
         "DROP COLUMN drops every index that uses the column: in an expression, a WHERE "
@@ -817,18 +774,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         ("columns", "column_types"),
         "ADD COLUMN, RENAME COLUMN, SET NOT NULL and ALTER TYPE on a partitioned table apply "
         "to its partitions; the model changes the parent only",
-    ),
-    **_disagree(
-        "pg_dump_of_migrations",
-        ("columns",),
-        "pg_dump writes identity columns as ALTER TABLE … ALTER COLUMN … ADD GENERATED … AS "
-        "IDENTITY, which the model cannot read: projects.id and task_labels.position lose "
-        "their identity",
-    ),
-    **_disagree(
-        "pg_dump_of_migrations",
-        ("unanalyzable",),
-        "sqlglot returns pg_dump's ALTER COLUMN … ADD GENERATED … AS IDENTITY as an opaque command",
     ),
     **_disagree(
         "partition_of_with_constraints",
