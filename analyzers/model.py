@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzers.names import bare, choose_name, in_schema_of, nextval_default, qualify, schema_of
+from analyzers.names import (
+    bare,
+    choose_name,
+    in_schema_of,
+    mentions,
+    nextval_default,
+    qualify,
+    rename_in,
+    schema_of,
+)
 
 # Constraint kinds
 PRIMARY_KEY = "primary_key"
@@ -321,6 +330,8 @@ def _column_of(table: Table, name: str, at: Location) -> Column:
 
 
 def _drop_column(schema: Schema, at: Location, table: str, name: str, if_exists: bool) -> None:
+    """Drop a column and what depends on it: its table's indexes and constraints that use it,
+    the sequence it owns, and other tables' foreign keys that reference it."""
     target = _table(schema, table)
     if name not in target.columns:
         if if_exists or target.partial:
@@ -328,25 +339,40 @@ def _drop_column(schema: Schema, at: Location, table: str, name: str, if_exists:
         raise ModelError(f"column {table}.{name} does not exist")
     del target.columns[name]
     for constraint in list(target.constraints.values()):
-        if name in constraint.columns:
+        if name in constraint.columns or mentions(constraint.expression, name):
             del target.constraints[constraint.name]
     for index in schema.indexes_of(table):
-        if any(_mentions(expression, name) for expression in index.columns):
+        if any(mentions(e, name) for e in (*index.columns, *index.include, index.where)):
             del schema.indexes[index.name]
-
-
-def _mentions(expression: str, column: str) -> bool:
-    return expression == column or expression.split(" ", maxsplit=1)[0].strip('"') == column
+    for sequence in [s for s in schema.sequences.values() if s.owned_by == (table, name)]:
+        del schema.sequences[sequence.name]
+    for other in schema.tables.values():
+        for fk in [c for c in other.foreign_keys if c.ref_table == table and name in c.ref_columns]:
+            del other.constraints[fk.name]
 
 
 def _rename_column(schema: Schema, at: Location, table: str, old: str, new: str) -> None:
+    """Rename a column everywhere it is used: keys, expressions, references, sequences."""
     target = _table(schema, table)
     _column_of(target, old, at).name = new
     target.columns = {column.name: column for column in target.columns.values()}
     for constraint in target.constraints.values():
         constraint.columns = [new if c == old else c for c in constraint.columns]
+        if constraint.expression:
+            constraint.expression = rename_in(constraint.expression, old, new)
     for index in schema.indexes_of(table):
-        index.columns = [new if c == old else c for c in index.columns]
+        index.columns = [rename_in(c, old, new) for c in index.columns]
+        index.include = [rename_in(c, old, new) for c in index.include]
+        index.where = index.where and rename_in(index.where, old, new)
+    for other in schema.tables.values():
+        for fk in other.foreign_keys:
+            if fk.ref_table == table:
+                fk.ref_columns = [new if c == old else c for c in fk.ref_columns]
+    for sequence in schema.sequences.values():
+        if sequence.owned_by == (table, old):
+            sequence.owned_by = (table, new)
+    if target.partition_by:
+        target.partition_by = rename_in(target.partition_by, old, new)
     schema.renames.append(Rename("column", table, old, new, at))
 
 
@@ -569,8 +595,24 @@ def _retarget(schema: Schema, old: str, new: str) -> None:
 
 
 def _set_schema(schema: Schema, at: Location, table: str, new_schema: str) -> None:
+    """Move a table, with its indexes and the sequences it owns, to another schema."""
     new = qualify(bare(table), new_schema)
     _rename_table(schema, table, new)
+    for index in schema.indexes_of(new):
+        del schema.indexes[index.name]
+        index.name = qualify(bare(index.name), new_schema)
+        schema.indexes[index.name] = index
+    owned = [s for s in schema.sequences.values() if s.owned_by and s.owned_by[0] == new]
+    for sequence in owned:
+        del schema.sequences[sequence.name]
+        old_default, sequence.name = (
+            nextval_default(sequence.name),
+            qualify(bare(sequence.name), new_schema),
+        )
+        schema.sequences[sequence.name] = sequence
+        column = schema.tables[new].columns.get(sequence.owned_by[1])
+        if column and column.default == old_default:
+            column.default = nextval_default(sequence.name)
     schema.renames.append(Rename("table", None, table, new, at))
 
 

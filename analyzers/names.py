@@ -138,3 +138,30 @@ def exclude_columns(text: str) -> list[str]:
 def nextval_default(sequence: str) -> str:
     """The default of a serial column, as the model writes it (sqlglot's rendering)."""
     return f"NEXTVAL(CAST('{sequence}' AS REGCLASS))"
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _column_pattern(column: str) -> re.Pattern[str]:
+    """How `column` appears in an expression the model keeps (sqlglot's rendering): quoted,
+    or bare when it needs no quotes; never as a function name or after a dot."""
+    quoted = re.escape('"' + column.replace('"', '""') + '"')
+    if not _PLAIN.fullmatch(column):
+        return re.compile(quoted)
+    return re.compile(rf'{quoted}|(?<![\w$."]){re.escape(column)}(?![\w$"(])')
+
+
+def mentions(expression: str | None, column: str) -> bool:
+    """Whether an index key, predicate or check expression uses `column`.
+
+    >>> mentions("lower(email) DESC", "email"), mentions("email_id", "email")
+    (True, False)
+    """
+    return bool(expression) and _column_pattern(column).search(expression) is not None
+
+
+def rename_in(expression: str, old: str, new: str) -> str:
+    """`expression` with the column `old` called `new`."""
+    replacement = new if _PLAIN.fullmatch(new) else '"' + new.replace('"', '""') + '"'
+    return _column_pattern(old).sub(lambda _: replacement, expression)

@@ -714,43 +714,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     ),
     **_disagree("bit_varying_column", ("unanalyzable",), "sqlglot cannot parse `bit varying`"),
     **_disagree(
-        "drop_column_used_by_expression_predicate_or_include",
-        _INDEXES,
-        "DROP COLUMN drops every index that uses the column: in an expression, a WHERE "
-        "predicate or INCLUDE; the model drops only indexes whose key names the column",
-    ),
-    **_disagree(
-        "drop_serial_column",
-        ("sequences",),
-        "DROP COLUMN of a serial column drops the sequence it owns; the model keeps "
-        "imports_legacy_id_seq",
-    ),
-    **_disagree(
-        "drop_referenced_column_cascade",
-        (*_CONSTRAINTS, "foreign_keys"),
-        "DROP COLUMN … CASCADE drops the foreign keys of other tables that reference the "
-        "column; the model keeps addresses_country_code_fkey",
-    ),
-    **_disagree(
-        "rename_column_used_by_index_options",
-        ("index_columns",),
-        "RENAME COLUMN renames index keys only when the key is exactly the bare name: a quoted "
-        '"Email", `handle text_pattern_ops` or `score DESC NULLS LAST` keep the old name',
-    ),
-    **_disagree(
-        "drop_renamed_column",
-        _INDEXES,
-        "an index on `placed_on DESC` or with a predicate is not renamed with its column, so "
-        "dropping the renamed column leaves the index in the model",
-    ),
-    **_disagree(
-        "set_schema",
-        (*_INDEXES, "sequences"),
-        "ALTER TABLE … SET SCHEMA moves the table's indexes and owned sequences too "
-        "(archive.audit_logs_created_at_idx, archive.audit_logs_id_seq); the model keeps "
-        "them under their public names",
-    ),
-    **_disagree(
         "partitioned_primary_key",
         _CONSTRAINTS,
         "a primary key on a partitioned table gives each partition its own "
