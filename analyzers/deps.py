@@ -35,6 +35,8 @@ def op_deps(op: tuple[Any, ...]) -> Deps | None:
     if _names_something(op):  # the name depends on every name already in the schema
         return None
     kind = op[0]
+    if kind == "recurse":  # its partitions require it: their states follow from its own
+        return statement_deps(op[2])
     if kind == "table":
         data = op[1]
         required = [f"t:{data['partition_of']}"] if data["partition_of"] else []

@@ -22,6 +22,7 @@ from analyzers.model import (
 HEAD = "head"
 BASE = "base"
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ class _Differ:
             "partition_bound": table.partition_bound,
         }
         self._add("table", "added", table.name, table.location, table=table.name, details=details)
-        for constraint in table.constraints.values():
+        for constraint in _own(table.constraints).values():
             self._constraint_change("added", table.name, constraint)
 
     def _table_altered(self, before: Table, after: Table) -> None:
@@ -210,24 +211,25 @@ class _Differ:
 
     def _columns(self, before: Table, after: Table) -> dict[str, str]:
         """Report column changes; return the base-to-head column name mapping."""
+        old_columns, new_columns = _own(before.columns), _own(after.columns)
         renames = {
             r.old: r.new
             for r in _new_renames(self.base, self.head, "column")
             if r.table in (before.name, after.name)
-            and r.old in before.columns
-            and r.new in after.columns
-            and r.old not in after.columns
+            and r.old in old_columns
+            and r.new in new_columns
+            and r.old not in new_columns
         }
         dropped = {
-            n: c for n, c in before.columns.items() if n not in after.columns and n not in renames
+            n: c for n, c in old_columns.items() if n not in new_columns and n not in renames
         }
         added = {
             n: c
-            for n, c in after.columns.items()
-            if n not in before.columns and n not in renames.values()
+            for n, c in new_columns.items()
+            if n not in old_columns and n not in renames.values()
         }
-        positions_before = {n: i for i, n in enumerate(before.columns)}
-        positions_after = {n: i for i, n in enumerate(after.columns)}
+        positions_before = {n: i for i, n in enumerate(old_columns)}
+        positions_after = {n: i for i, n in enumerate(new_columns)}
         renames.update(
             _pair_renames(
                 {n: (positions_before[n], c) for n, c in dropped.items()},
@@ -235,17 +237,17 @@ class _Differ:
                 lambda item: (item[0], item[1].definition()),
             )
         )
-        mapping = {name: name for name in before.columns if name in after.columns}
+        mapping = {name: name for name in old_columns if name in new_columns}
         mapping.update(renames)
         table = after.name
         for old, new in renames.items():
             self._add(
-                "column", "renamed", new, after.columns[new].location, table=table, old_name=old
+                "column", "renamed", new, new_columns[new].location, table=table, old_name=old
             )
-        for name, column in before.columns.items():
+        for name, column in old_columns.items():
             if name not in mapping:
                 self._drop("column", name, column.location, table=before.name)
-        for name, column in after.columns.items():
+        for name, column in new_columns.items():
             if name not in mapping.values():
                 self._add(
                     "column",
@@ -257,7 +259,7 @@ class _Differ:
                 )
         for old, new in mapping.items():
             changed = _changed_fields(
-                _column_json(before.columns[old]), _column_json(after.columns[new])
+                _column_json(old_columns[old]), _column_json(new_columns[new])
             )
             changed.pop("name", None)
             if changed:
@@ -265,7 +267,7 @@ class _Differ:
                     "column",
                     "altered",
                     new,
-                    after.columns[new].location,
+                    new_columns[new].location,
                     table=table,
                     details=changed,
                 )
@@ -277,7 +279,7 @@ class _Differ:
         def signature(constraint: Constraint) -> tuple[Any, ...]:
             return self._constraint_signature(constraint, columns)
 
-        old_constraints, new_constraints = before.constraints, after.constraints
+        old_constraints, new_constraints = _own(before.constraints), _own(after.constraints)
         renames = {
             r.old: r.new
             for r in _new_renames(self.base, self.head, "constraint")
@@ -339,8 +341,8 @@ class _Differ:
     def _indexes(self) -> None:
         self._named_objects(
             "index",
-            base=self.base.indexes,
-            head=self.head.indexes,
+            base=_own(self.base.indexes),
+            head=_own(self.head.indexes),
             owner=lambda index: index.table,
             signature=lambda index: (
                 self.table_map.get(index.table, index.table),
@@ -416,8 +418,8 @@ class _Differ:
                 self._add(obj, "altered", name, after.location, table=owner(after), details=changed)
 
     def _triggers(self) -> None:
-        base = {(self.table_map.get(t, t), n): trig for (t, n), trig in self.base.triggers.items()}
-        head = self.head.triggers
+        base = {(self.table_map.get(t, t), n): g for (t, n), g in _own(self.base.triggers).items()}
+        head = _own(self.head.triggers)
         for key, trigger in base.items():
             if key not in head and trigger.table in self.table_map:
                 self._drop(
@@ -448,6 +450,11 @@ class _Differ:
                     table=trigger.table,
                     details=changed,
                 )
+
+
+def _own(objects: dict[K, T]) -> dict[K, T]:
+    """Leave out the clones partitions inherit: the parent's change is reported once."""
+    return {key: obj for key, obj in objects.items() if not getattr(obj, "inherited", False)}
 
 
 def _table_signature(table: Table) -> tuple[Any, ...]:

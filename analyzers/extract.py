@@ -121,7 +121,7 @@ _ALTER_SEQUENCE = re.compile(rf"ALTER\s+SEQUENCE\s+(?:IF\s+EXISTS\s+)?({_Q})\s+(
 _OWNED_BY = re.compile(rf"\bOWNED\s+BY\s+(NONE|{_Q})", re.IGNORECASE)
 _RENAME_TO = re.compile(rf"^RENAME\s+TO\s+({_Q})\s*$", re.IGNORECASE)
 _ALTER_TABLE = re.compile(
-    rf"ALTER\s+(?:FOREIGN\s+)?TABLE\s+(IF\s+EXISTS\s+)?(?:ONLY\s+)?({_Q})\s*\*?\s+(.*)$", _F
+    rf"ALTER\s+(?:FOREIGN\s+)?TABLE\s+(IF\s+EXISTS\s+)?(ONLY\s+)?({_Q})\s*\*?\s+(.*)$", _F
 )
 _ATTACH = re.compile(rf"ATTACH\s+PARTITION\s+({_Q})\s+(.*)$", _F)
 _DETACH = re.compile(rf"DETACH\s+PARTITION\s+({_Q})(?:\s+(?:CONCURRENTLY|FINALIZE))?\s*$", _F)
@@ -142,6 +142,7 @@ _USING_INDEX = re.compile(
 )
 # PostgreSQL 15's `ON DELETE SET NULL (col, …)`: sqlglot knows only the plain action.
 _SET_NULL_COLUMNS = re.compile(r"(ON\s+DELETE\s+SET\s+(?:NULL|DEFAULT))\s*\([^)]*\)", re.IGNORECASE)
+_BIT_VARYING = re.compile(r"\bbit[ \t]+varying\b", re.IGNORECASE)
 _NULLS_NOT_DISTINCT = re.compile(r"\bNULLS\s+NOT\s+DISTINCT\b", re.IGNORECASE)
 # ALTER TABLE actions that leave the modeled schema as it is.
 _ACTION_NO_EFFECT = re.compile(
@@ -303,11 +304,15 @@ def _extract_alter(text: str) -> Extraction:
         return _alter_sequence(parse_qualified(sequence.group(1)), sequence.group(2))
     table = _ALTER_TABLE.match(text)
     if table:
-        extraction = _alter_table(text, parse_qualified(table.group(2)), table.group(3))
-        if table.group(1) and extraction.ops:  # IF EXISTS: nothing happens to a missing table
-            ops = (("if_table_exists", parse_qualified(table.group(2)), extraction.ops),)
-            return Extraction(extraction.status, ops, extraction.reason)
-        return extraction
+        if_exists, only, name, actions = table.groups()
+        name = parse_qualified(name)
+        extraction = _alter_table(text, name, actions)
+        ops = extraction.ops
+        if ops and not only:  # also applies to the partitions of a partitioned table
+            ops = (("recurse", name, ops),)
+        if ops and if_exists:  # nothing happens to a missing table
+            ops = (("if_table_exists", name, ops),)
+        return Extraction(extraction.status, ops, extraction.reason)
     if _NO_EFFECT.match(text):
         return NOTHING
     return _from_sqlglot(text)
@@ -472,8 +477,11 @@ def _from_sqlglot(text: str, *, only: bool = False) -> Extraction:
     # imported on first use: a run served from the cache never loads sqlglot
     from analyzers.sqlglot_ops import from_sqlglot  # noqa: PLC0415
 
-    if "SET" in text.upper():
+    upper = text.upper()
+    if "SET" in upper:
         text = _SET_NULL_COLUMNS.sub(r"\1", text)
+    if "VARYING" in upper:  # sqlglot knows `varbit`, not its standard name
+        text = _BIT_VARYING.sub("varbit", text)
     return from_sqlglot(text, only=only)
 
 

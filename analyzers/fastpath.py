@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from analyzers.names import in_schema_of, nextval_default, qualify
+from analyzers.names import in_schema_of, name_addition, nextval_default, numbered, qualify
 
 _NAME = r"[a-z_][a-z0-9_]*"
 _TABLE = rf"(?:({_NAME})\.)?({_NAME})"
@@ -24,7 +24,7 @@ _INDEX = re.compile(
     rf"CREATE (UNIQUE )?INDEX ({_NAME}) ON (ONLY )?{_TABLE} USING ({_NAME}) "
     rf"\(({_NAME}(?: DESC)?(?:, {_NAME}(?: DESC)?)*)\)"
 )
-_ALTER = re.compile(rf"ALTER TABLE (?:ONLY )?{_TABLE}\s+")
+_ALTER = re.compile(rf"ALTER TABLE (ONLY )?{_TABLE}\s+")
 _KEY = re.compile(rf"ADD CONSTRAINT ({_NAME}) (PRIMARY KEY|UNIQUE) \(({_COLUMNS})\)")
 _FOREIGN_KEY = re.compile(
     rf"ADD CONSTRAINT ({_NAME}) FOREIGN KEY \(({_COLUMNS})\) REFERENCES {_TABLE}\(({_COLUMNS})\)"
@@ -66,7 +66,7 @@ def _index(text: str) -> tuple[tuple[Any, ...], ...] | None:
     key = qualify(table, schema)
     index = {
         "name": in_schema_of(key, name),
-        "naming": None,
+        "naming": [name_addition(numbered([part.split(" ")[0] for part in parts])), "idx"],
         "table": key,
         "unique": bool(unique),
         "columns": parts,
@@ -85,9 +85,14 @@ def _alter_table(text: str) -> tuple[tuple[Any, ...], ...] | None:
     head = _ALTER.match(text)
     if head is None:
         return None
-    schema, table = head.groups()
+    ops = _alter_action(text[head.end() :], *head.groups()[1:])
+    if ops is None or head.group(1):
+        return ops
+    return (("recurse", qualify(head.group(3), head.group(2)), ops),)  # without ONLY
+
+
+def _alter_action(rest: str, schema: str | None, table: str) -> tuple[tuple[Any, ...], ...] | None:
     key = qualify(table, schema)
-    rest = text[head.end() :]
     match = _KEY.fullmatch(rest)
     if match:
         name, kind, columns = match.groups()

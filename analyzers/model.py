@@ -45,6 +45,7 @@ class Column:
     generated: str | None  # expression of a generated column
     serial: bool
     location: Location
+    inherited: bool = False  # a partition's copy of its parent's column
 
     def definition(self) -> tuple[Any, ...]:
         return (self.type, self.nullable, self.default, self.identity, self.generated)
@@ -63,6 +64,8 @@ class Constraint:
     on_delete: str | None = None
     on_update: str | None = None
     nulls_not_distinct: bool = False
+    inherited: bool = False  # cloned from the partitioned parent's constraint
+    parent: str | None = None  # the parent's constraint this partition's key belongs to
 
     def definition(self) -> tuple[Any, ...]:
         """What the constraint enforces, without its name or location (NOT VALID excluded)."""
@@ -91,6 +94,8 @@ class Index:
     location: Location
     nulls_not_distinct: bool = False
     parent: str | None = None  # partitioned index this one is attached to
+    naming: str | None = None  # what a partition's clone of it is named after (columns)
+    inherited: bool = False  # created on a partition by its parent's index
 
     def definition(self) -> tuple[Any, ...]:
         return (
@@ -119,6 +124,7 @@ class Trigger:
     function: str
     when: str  # "BEFORE INSERT FOR EACH ROW"
     location: Location
+    inherited: bool = False  # a partition's clone of its parent's row trigger
 
 
 @dataclass(slots=True)
@@ -202,18 +208,24 @@ def _create_table(schema: Schema, at: Location, data: dict[str, Any]) -> None:
     table.partition_by = _partition_text(data["partition_by"])
     table.partition_of = data["partition_of"]
     table.partition_bound = data["bound"]
+    if table.partition_of:
+        parent = _table(schema, table.partition_of)
+        table.columns = {c.name: _copy_column(c, at) for c in parent.columns.values()}
     for column in data["columns"]:
-        table.columns[column["name"]] = _column(column, at)
-    if table.partition_of in schema.tables:
-        parent = schema.tables[table.partition_of]
-        for column in parent.columns.values():
-            table.columns.setdefault(column.name, _copy_column(column, at))
+        copied = table.columns.get(column["name"])
+        if copied is not None and column["type"] is None:  # a partition's column options
+            copied.nullable = copied.nullable and column["nullable"]
+            copied.default = column["default"] or copied.default
+        else:
+            table.columns[column["name"]] = _column(column, at)
     schema.tables[name] = table
     for column in data["columns"]:
         if column["serial"]:
             _create_serial_sequence(schema, table, table.columns[column["name"]])
     for constraint in _in_creation_order(_without_redundant_keys(data["constraints"])):
         _add_constraint(schema, _where(at, constraint["line"]), name, constraint)
+    if table.partition_of:
+        partitions.adopt(schema, at, table.partition_of, name)
 
 
 _KEYED = (PRIMARY_KEY, UNIQUE, EXCLUDE)  # constraints with an index of the same name
@@ -264,6 +276,7 @@ def _column(data: dict[str, Any], at: Location) -> Column:
 
 
 def _copy_column(column: Column, at: Location) -> Column:
+    """A partition's column, as its parent has it (a serial's default, but not its sequence)."""
     return Column(
         column.name,
         column.type,
@@ -271,8 +284,9 @@ def _copy_column(column: Column, at: Location) -> Column:
         column.default,
         column.identity,
         column.generated,
-        column.serial,
+        False,
         at,
+        inherited=True,
     )
 
 
@@ -283,6 +297,7 @@ def _add_column(
     if data["name"] in target.columns and if_not_exists:
         return
     column = target.columns[data["name"]] = _column(data, at)
+    column.inherited = data.get("inherited", False)
     if data["serial"]:
         _create_serial_sequence(schema, target, column)
 
@@ -384,7 +399,7 @@ def _alter_column(
         setattr(column, key, value)
 
 
-def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, Any]) -> None:
+def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, Any]) -> Constraint:
     target = _table(schema, table)
     constraint = Constraint(
         name=data["name"] or _constraint_name(schema, table, data),
@@ -398,6 +413,8 @@ def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, An
         on_delete=data.get("on_delete"),
         on_update=data.get("on_update"),
         nulls_not_distinct=data.get("nulls_not_distinct", False),
+        inherited=data.get("inherited", False),
+        parent=data.get("parent"),
     )
     if constraint.kind in (PRIMARY_KEY, UNIQUE, FOREIGN_KEY) and not target.partial:
         missing = [c for c in constraint.columns if c not in target.columns]
@@ -414,6 +431,7 @@ def _add_constraint(schema: Schema, at: Location, table: str, data: dict[str, An
             if column in target.columns:
                 target.columns[column].nullable = False
     target.constraints[constraint.name] = constraint
+    return constraint
 
 
 def _constraint_name(schema: Schema, table: str, data: dict[str, Any]) -> str:
@@ -463,9 +481,9 @@ def _validate_constraint(schema: Schema, at: Location, table: str, name: str) ->
     constraint.not_valid = False
 
 
-def _create_index(schema: Schema, at: Location, data: dict[str, Any]) -> None:
+def _create_index(schema: Schema, at: Location, data: dict[str, Any]) -> Index | None:
     if data["name"] in schema.indexes and data["if_not_exists"]:
-        return
+        return None
     if data["table"] not in schema.views:  # a materialized view can be indexed too
         _table(schema, data["table"])
     name = data["name"]
@@ -484,7 +502,13 @@ def _create_index(schema: Schema, at: Location, data: dict[str, Any]) -> None:
         only=data["only"],
         location=_where(at, data["line"]),
         nulls_not_distinct=data["nulls_not_distinct"],
+        naming=data["naming"][0],
+        parent=data.get("parent"),
+        inherited=data.get("inherited", False),
     )
+    if not data["only"]:
+        partitions.index_partitions(schema, at, schema.indexes[name])
+    return schema.indexes[name]
 
 
 def _attach_index(schema: Schema, at: Location, parent: str, child: str) -> None:
@@ -500,6 +524,7 @@ def _attach_partition(schema: Schema, at: Location, parent: str, child: str, bou
     table = _table(schema, child)
     table.partition_of = parent
     table.partition_bound = bound
+    partitions.adopt(schema, at, parent, child)
 
 
 def _detach_partition(schema: Schema, at: Location, parent: str, child: str) -> None:
@@ -525,7 +550,9 @@ def _sequence_owned(
 def _create_trigger(schema: Schema, at: Location, data: dict[str, Any]) -> None:
     _table(schema, data["table"])
     trigger = Trigger(data["name"], data["table"], data["function"], data["when"], at)
+    trigger.inherited = data.get("inherited", False)
     schema.triggers[(trigger.table, trigger.name)] = trigger
+    partitions.trigger_partitions(schema, at, trigger)
 
 
 def _rename(schema: Schema, at: Location, kind: str, old: str, new: str) -> None:
@@ -653,6 +680,18 @@ def _drop_table(schema: Schema, name: str) -> None:
         _drop_table(schema, partition.name)
 
 
+def apply_to(schema: Schema, at: Location, table: str, op: tuple[Any, ...]) -> None:
+    """Apply `op` to `table` and, as PostgreSQL does without ONLY, to its partitions."""
+    _recurse(schema, at, table, (op,))
+
+
+def _recurse(schema: Schema, at: Location, table: str, ops: tuple[Any, ...]) -> None:
+    """ALTER TABLE without ONLY: the actions also apply to the table's partitions."""
+    for op in ops:
+        result = _HANDLERS[op[0]](schema, at, *op[1:])
+        partitions.propagate(schema, at, table, op, result)
+
+
 def _if_table_exists(schema: Schema, at: Location, table: str, ops: tuple[Any, ...]) -> None:
     if table in schema.tables:
         for op in ops:
@@ -693,8 +732,11 @@ _HANDLERS: dict[str, Any] = {
     "set_schema": _set_schema,
     "drop": _drop,
     "if_table_exists": _if_table_exists,
+    "recurse": _recurse,
     "schema": _create_schema,
     "extension": _simple("extensions"),
     "view": _simple("views"),
     "function": _simple("functions"),
 }
+
+from analyzers import partitions  # noqa: E402  (it builds on the handlers above)

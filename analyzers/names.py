@@ -106,6 +106,18 @@ def choose_name(name1: str, name2: str | None, label: str, taken: Container[str]
     return name
 
 
+def numbered(names: list[str]) -> list[str]:
+    """Repeated names within one index get numbers: `expr`, `expr1`, `expr2`."""
+    result: list[str] = []
+    for name in names:
+        candidate, number = name, 0
+        while candidate in result:
+            number += 1
+            candidate = f"{name}{number}"
+        result.append(candidate)
+    return result
+
+
 def name_addition(names: list[str]) -> str:
     """Column names joined for a generated name, cut once long enough (as PostgreSQL does)."""
     text = ""

@@ -10,7 +10,15 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, TokenError
 
 from analyzers.extract import NOTHING, Extraction, Op, modeled, unanalyzable
-from analyzers.names import exclude_columns, fold, in_schema_of, name_addition, qualify, truncate
+from analyzers.names import (
+    exclude_columns,
+    fold,
+    in_schema_of,
+    name_addition,
+    numbered,
+    qualify,
+    truncate,
+)
 
 _DIALECT = Postgres()
 _GENERATOR = _DIALECT.generator()
@@ -171,29 +179,31 @@ def _create_table(tree: exp.Create) -> Extraction:
         table.update(columns=[], constraints=[], partial=True)
         reason = f"CREATE TABLE {name} AS SELECT: its columns are not known"
         return unanalyzable(reason, ("table", table))
+    items: list[exp.Expression] = []
     for prop in properties.expressions if properties else ():
         if isinstance(prop, exp.PartitionedByProperty):
             table["partition_by"] = _partition_by(prop.this)
         elif isinstance(prop, exp.PartitionedOfProperty):
             table["partition_of"] = table_key(prop.this)
             table["bound"] = _sql(prop.expression)
+            if isinstance(prop.this, exp.Schema):  # PARTITION OF parent (options, constraints)
+                items.extend(prop.this.expressions)
+    if isinstance(tree.this, exp.Schema):
+        items[:0] = tree.this.expressions
     columns: list[dict[str, Any]] = []
     constraints: list[dict[str, Any]] = []
-    ops: list[Op] = []
-    schema = tree.this if isinstance(tree.this, exp.Schema) else None
-    for item in schema.expressions if schema else ():
+    for item in items:
         if isinstance(item, exp.ColumnDef):
-            column, column_constraints, column_ops = _column(name, item)
+            column, column_constraints = _column(name, item)
             columns.append(column)
             constraints.extend(column_constraints)
-            ops.extend(column_ops)
         elif isinstance(item, _TABLE_CONSTRAINTS):
             constraints.extend(_table_constraint(name, item))
         elif isinstance(item, exp.LikeProperty):
             return unanalyzable(f"CREATE TABLE {name} (LIKE …): copied columns are not known")
     table["columns"] = columns
     table["constraints"] = constraints
-    return modeled(("table", table), *ops)
+    return modeled(("table", table))
 
 
 def _partition_by(node: exp.Expression) -> dict[str, Any]:
@@ -205,10 +215,9 @@ def _partition_by(node: exp.Expression) -> dict[str, Any]:
     return {"strategy": "?", "key": _sql(node)}
 
 
-def _column(
-    table: str, node: exp.ColumnDef
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[Op]]:
-    """A column definition, the constraints declared on it, and a sequence for `serial`."""
+def _column(table: str, node: exp.ColumnDef) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A column definition and the constraints declared on it. Without a type, the options of
+    a partition's column (`PARTITION OF parent (kind DEFAULT 'x')`)."""
     name = _ident(node.this)
     kind = node.args.get("kind")
     column: dict[str, Any] = {
@@ -221,7 +230,6 @@ def _column(
         "serial": False,
         "line": _line(node),
     }
-    ops: list[Op] = []
     if isinstance(kind, exp.DataType):
         if kind.this in _NOT_POSTGRES_TYPES:
             raise NotPostgresError(
@@ -236,7 +244,7 @@ def _column(
     constraints: list[dict[str, Any]] = []
     for constraint in node.args.get("constraints") or ():
         _column_constraint(table, column, constraint, constraints)
-    return column, constraints, ops
+    return column, constraints
 
 
 def _bare(table: str) -> str:
@@ -410,7 +418,7 @@ def _index(tree: exp.Create, *, only: bool) -> dict[str, Any]:
     name_node = index.this
     return {
         "name": None if name_node is None else in_schema_of(table, _ident(name_node)),
-        "naming": [name_addition(_numbered(naming)), "idx"] if name_node is None else None,
+        "naming": [name_addition(numbered(naming)), "idx"],
         "table": table,
         "unique": bool(tree.args.get("unique")),
         "columns": columns,
@@ -435,18 +443,6 @@ def _index_column_name(node: exp.Expression) -> str:
     return "expr"
 
 
-def _numbered(names: list[str]) -> list[str]:
-    """Repeated names within one index get numbers: `expr`, `expr1`, `expr2`."""
-    result: list[str] = []
-    for name in names:
-        candidate, number = name, 0
-        while candidate in result:
-            number += 1
-            candidate = f"{name}{number}"
-        result.append(candidate)
-    return result
-
-
 def _alter(tree: exp.Alter) -> Extraction:
     kind = (tree.args.get("kind") or "").upper()
     if kind != "TABLE":
@@ -463,9 +459,9 @@ def _alter_action(
     table: str, action: exp.Expression, tree: exp.Alter, *, not_valid: bool
 ) -> list[Op]:
     if isinstance(action, exp.ColumnDef):
-        column, constraints, ops = _column(table, action)
+        column, constraints = _column(table, action)
         column["line"] = 0
-        result: list[Op] = [("add_column", table, column, bool(action.args.get("exists"))), *ops]
+        result: list[Op] = [("add_column", table, column, bool(action.args.get("exists")))]
         result.extend(("add_constraint", table, c) for c in constraints)
         return result
     if isinstance(action, exp.AlterColumn):

@@ -706,46 +706,7 @@ def _disagree(case: str, aspects: tuple[str, ...], reason: str) -> dict[tuple[st
 
 # (case id, aspect) -> what the model gets wrong there. "unanalyzable" is the aspect of
 # `test_every_statement_is_analyzed`.
-KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    **_disagree(
-        "bit_varying_column",
-        _ALL,
-        "sqlglot cannot parse `bit varying(64)`: the table is missing from the model",
-    ),
-    **_disagree("bit_varying_column", ("unanalyzable",), "sqlglot cannot parse `bit varying`"),
-    **_disagree(
-        "partitioned_primary_key",
-        _CONSTRAINTS,
-        "a primary key on a partitioned table gives each partition its own "
-        "<partition>_pkey constraint; the model's partitions have none",
-    ),
-    **_disagree(
-        "partitioned_index",
-        _INDEXES,
-        "CREATE INDEX on a partitioned table (without ONLY) creates and attaches an index on "
-        "each partition, also on partitions created or attached later; the model has only the "
-        "parent's index",
-    ),
-    **_disagree(
-        "partitioned_foreign_key_check_and_trigger",
-        (*_CONSTRAINTS, "foreign_keys", "triggers"),
-        "foreign keys, checks and row triggers of a partitioned table are cloned onto each "
-        "partition under the same name; the model's partitions have none",
-    ),
-    **_disagree(
-        "partitioned_alter_propagates",
-        ("columns", "column_types"),
-        "ADD COLUMN, RENAME COLUMN, SET NOT NULL and ALTER TYPE on a partitioned table apply "
-        "to its partitions; the model changes the parent only",
-    ),
-    **_disagree(
-        "partition_of_with_constraints",
-        ("columns", *_CONSTRAINTS),
-        "CREATE TABLE … PARTITION OF parent (column options, constraints) FOR VALUES …: the "
-        "list in parentheses is silently dropped (no default, no primary key, no check, "
-        "columns stay nullable), and the statement is reported as modeled",
-    ),
-}
+KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 
 
 ASPECTS = (

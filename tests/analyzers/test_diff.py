@@ -250,3 +250,30 @@ def test_change_json_is_the_documented_shape():
         "side": "head",
         "details": {"table": "issues", "unique": False, "columns": ["title"]},
     }
+
+
+def test_a_change_to_a_partitioned_table_is_reported_once_not_per_partition():
+    base = (
+        "CREATE TABLE events (id bigint, k int) PARTITION BY LIST (k);\n"
+        "CREATE TABLE events_1 PARTITION OF events FOR VALUES IN (1);\n"
+        "CREATE TABLE events_2 PARTITION OF events FOR VALUES IN (2);\n"
+        "CREATE TABLE users (id bigint PRIMARY KEY);\n"
+    )
+    head = base + (
+        "ALTER TABLE events ADD COLUMN user_id bigint;\n"
+        "ALTER TABLE events ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES users(id);\n"
+        "CREATE INDEX index_events_on_user_id ON events (user_id);\n"
+    )
+    files = [SourceFile("1.sql", base)]
+    changes = diff("", "", base_files=files, head_files=[SourceFile("1.sql", head)])
+    assert kinds(changes) == [
+        ("column_added", "events", "user_id", 5),
+        ("foreign_key_added", "events", "fk_user", 6),
+        ("index_added", "events", "index_events_on_user_id", 7),
+    ]
+    model = build_schema([SourceFile("1.sql", head)]).schema
+    partition = model.tables["events_2"]
+    assert partition.columns["user_id"].inherited
+    assert partition.constraints["fk_user"].inherited
+    [clone] = model.indexes_of("events_2")
+    assert (clone.name, clone.parent) == ("events_2_user_id_idx", "index_events_on_user_id")
