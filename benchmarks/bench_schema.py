@@ -8,6 +8,7 @@ interleaved in the same process, because the machine is shared and noisy: compar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,10 +47,9 @@ def best(runs: int, function: Callable[[], object]) -> float:
 
 def pglast_parse(texts: list[str]) -> None:
     for text in texts:
-        try:
+        # the six non-PostgreSQL Synapse files: PostgreSQL's parser rejects them too
+        with contextlib.suppress(pglast.parser.ParseError):
             pglast.parse_sql(text)
-        except pglast.parser.ParseError:
-            pass  # the six non-PostgreSQL Synapse files: PostgreSQL's parser rejects them too
 
 
 def bench_dump(name: str, path: Path, runs: int) -> None:
@@ -62,15 +62,18 @@ def bench_dump(name: str, path: Path, runs: int) -> None:
         pglast_each = min(pglast_each, best(1, lambda: pglast_parse([s.text for s in statements])))
     count = len(statements)
     print(f"\n{name}: {len(text) / 1e6:.2f} MB, {count} statements")
+    rate = f"{count / ours:,.0f} statements/s"
+    print(f"  cellsbot model (split, sqlglot, model): {ours:.3f} s  {rate}")
     print(
-        f"  cellsbot model (split, sqlglot, model): {ours:.3f} s  {count / ours:,.0f} statements/s"
+        f"  pglast parse, whole file:             {pglast_whole:.3f} s  {_ratio(ours, pglast_whole)}"
     )
     print(
-        f"  pglast parse, whole file:               {pglast_whole:.3f} s  ours/pglast = {ours / pglast_whole:.2f}"
+        f"  pglast parse, statement by statement: {pglast_each:.3f} s  {_ratio(ours, pglast_each)}"
     )
-    print(
-        f"  pglast parse, statement by statement:   {pglast_each:.3f} s  ours/pglast = {ours / pglast_each:.2f}"
-    )
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"ours/pglast = {ours / theirs:.2f}"
 
 
 def bench_corpus(runs: int) -> None:
@@ -85,7 +88,7 @@ def bench_corpus(runs: int) -> None:
         theirs = min(theirs, best(1, lambda: pglast_parse(texts)))
     print(f"\nrest of the corpus, file by file: {len(files)} files, {count} statements")
     print(f"  cellsbot model: {ours:.3f} s  {count / ours:,.0f} statements/s")
-    print(f"  pglast parse:   {theirs:.3f} s  ours/pglast = {ours / theirs:.2f}")
+    print(f"  pglast parse:   {theirs:.3f} s  {_ratio(ours, theirs)}")
 
 
 def git(repo: Path, *args: str) -> None:
@@ -137,7 +140,7 @@ def bench_review(runs: int) -> None:
         for run in range(runs):
             cache = Path(tmp) / f"cache-{run}"
             cold = min(cold, review(repo, cache))
-            warm = min(warm, min(review(repo, cache) for _ in range(3)))
+            warm = min(warm, *(review(repo, cache) for _ in range(3)))
         no_cache = best(runs, lambda: review(repo, Path(tmp) / "unused", "--no-cache"))
         commit_dump(repo, second, "another new table")  # a new push: head changes, base is cached
         pushed = review(repo, cache)

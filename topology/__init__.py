@@ -1,1 +1,1 @@
-"""Topology Service (FastAPI + PostgreSQL): cells, sequence ranges, claims, classify. Not yet built."""
+"""Topology Service (FastAPI + PostgreSQL): cells, sequence ranges, claims. Not built yet."""

@@ -15,7 +15,7 @@ from analyzers.split import blank_comments, split_statements
     "sql",
     [
         "CREATE UNIQUE INDEX index_users_on_email ON users USING btree (email)",
-        "CREATE INDEX i ON ONLY gitlab_partitions_static.events_00 USING btree (project_id, id DESC)",
+        "CREATE INDEX i ON ONLY gitlab_partitions_static.events_00 USING btree (a, id DESC)",
         "CREATE INDEX index_labels_on_title ON labels USING gin (title)",
         "ALTER TABLE ONLY users\n    ADD CONSTRAINT users_pkey PRIMARY KEY (id)",
         "ALTER TABLE ONLY t\n    ADD CONSTRAINT u UNIQUE (a, b)",

@@ -69,7 +69,7 @@ def test_a_removed_table_rebuilds_what_depends_on_it():
 def test_an_index_left_on_a_removed_table_is_still_reported_as_an_error():
     base = "CREATE TABLE b (id int);\nCREATE INDEX b_id ON b (id);\n"
     head = "CREATE INDEX b_id ON b (id);\n"
-    full, incremental = both(base, head)
+    _, incremental = both(base, head)
     assert [i.reason for i in incremental.head.unanalyzable] == ["table b does not exist"]
 
 
@@ -116,10 +116,12 @@ def test_falls_back_when_the_base_build_is_not_known_to_be_clean():
 GITLAB_MUTATIONS = {
     "new table with index and foreign key": (
         "CREATE TABLE abuse_events (",
-        "CREATE TABLE abuse_event_notes (\n    id bigint NOT NULL,\n    abuse_event_id bigint NOT NULL\n);\n\n"
-        "CREATE UNIQUE INDEX index_abuse_event_notes ON abuse_event_notes USING btree (abuse_event_id);\n\n"
-        "ALTER TABLE ONLY abuse_event_notes\n    ADD CONSTRAINT fk_notes FOREIGN KEY (abuse_event_id) "
-        "REFERENCES abuse_events(id);\n\nCREATE TABLE abuse_events (",
+        "CREATE TABLE abuse_event_notes (\n    id bigint NOT NULL,\n"
+        "    abuse_event_id bigint NOT NULL\n);\n\n"
+        "CREATE UNIQUE INDEX index_abuse_event_notes ON abuse_event_notes USING btree "
+        "(abuse_event_id);\n\n"
+        "ALTER TABLE ONLY abuse_event_notes\n    ADD CONSTRAINT fk_notes FOREIGN KEY "
+        "(abuse_event_id) REFERENCES abuse_events(id);\n\nCREATE TABLE abuse_events (",
     ),
     "column type changed": (
         "    target_branch character varying NOT NULL,",
