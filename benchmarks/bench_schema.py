@@ -63,13 +63,10 @@ def bench_dump(name: str, path: Path, runs: int) -> None:
     count = len(statements)
     print(f"\n{name}: {len(text) / 1e6:.2f} MB, {count} statements")
     rate = f"{count / ours:,.0f} statements/s"
+    whole, each = _ratio(ours, pglast_whole), _ratio(ours, pglast_each)
     print(f"  cellsbot model (split, sqlglot, model): {ours:.3f} s  {rate}")
-    print(
-        f"  pglast parse, whole file:             {pglast_whole:.3f} s  {_ratio(ours, pglast_whole)}"
-    )
-    print(
-        f"  pglast parse, statement by statement: {pglast_each:.3f} s  {_ratio(ours, pglast_each)}"
-    )
+    print(f"  pglast parse, whole file:               {pglast_whole:.3f} s  {whole}")
+    print(f"  pglast parse, statement by statement:   {pglast_each:.3f} s  {each}")
 
 
 def _ratio(ours: float, theirs: float) -> str:
