@@ -186,25 +186,11 @@ class _Differ:
         parent_before = self.table_map.get(before.partition_of or "", before.partition_of)
         if parent_before == after.partition_of and before.partition_bound == after.partition_bound:
             return
-        if after.partition_of:
-            details = {"parent": after.partition_of, "bound": after.partition_bound}
+        action, source = ("attached", after) if after.partition_of else ("detached", before)
+        if source.partition_of:
+            details = {"parent": source.partition_of, "bound": source.partition_bound}
             self._add(
-                "partition",
-                "attached",
-                after.name,
-                after.location,
-                table=after.name,
-                details=details,
-            )
-        elif before.partition_of:
-            details = {"parent": before.partition_of, "bound": before.partition_bound}
-            self._add(
-                "partition",
-                "detached",
-                after.name,
-                after.location,
-                table=after.name,
-                details=details,
+                "partition", action, after.name, after.location, table=after.name, details=details
             )
 
     # columns ------------------------------------------------------------------------------

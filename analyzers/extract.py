@@ -41,13 +41,6 @@ class Extraction:
     ops: tuple[Op, ...] = ()
     reason: str = ""
 
-    def to_data(self) -> tuple[str, tuple[Op, ...], str]:
-        return (self.status, self.ops, self.reason)
-
-    @classmethod
-    def from_data(cls, data: tuple[str, tuple[Op, ...], str]) -> Extraction:
-        return cls(data[0], tuple(data[1]), data[2])
-
 
 def modeled(*ops: Op) -> Extraction:
     return Extraction(MODELED, ops)
