@@ -35,6 +35,8 @@ class Comparison:
     changes: list[Change]
     mode: str  # FULL or INCREMENTAL
     rebuilt: int  # distinct statements applied (all of them in full mode)
+    base_error_free: bool  # whether a full build of each revision applies every operation
+    head_error_free: bool
 
 
 def fileset_key(scanned: list[ScannedFile]) -> bytes:
@@ -47,16 +49,21 @@ def compare(
     head: list[ScannedFile],
     extractor: Extractor,
     *,
-    base_error_free: bool = False,
+    base_error_free: bool | None = None,
 ) -> Comparison:
     """Build and diff both revisions; incrementally when that is known to be exact.
 
-    `base_error_free` says that a full build of `base` applied every operation without a
-    model error (callers cache that fact); the incremental path relies on it.
+    The incremental path relies on a full build of `base` applying every operation without
+    a model error. Callers cache that fact (`base_error_free`); when it is unknown (None),
+    the base is built in full once to learn it.
     """
-    included = affected_statements(base, head) if base_error_free else None
-    if included is None:
-        base_result = build_scanned(base, extractor)
+    included = affected_statements(base, head)
+    base_full = None
+    if included is not None and base_error_free is None:
+        base_full = build_scanned(base, extractor)
+        base_error_free = base_full.model_errors == 0
+    if included is None or not base_error_free:
+        base_result = base_full or build_scanned(base, extractor)
         head_result = build_scanned(head, extractor)
         rebuilt = len({i.key for f in (*base, *head) for i in f.statements})
         mode = FULL
@@ -64,8 +71,18 @@ def compare(
         base_result = build_scanned(base, extractor, only=lambda info: info.key in included)
         head_result = build_scanned(head, extractor, only=lambda info: info.key in included)
         rebuilt, mode = len(included), INCREMENTAL
+        if base_full is not None:  # built in full to learn that the base builds cleanly
+            rebuilt += len({i.key for f in base for i in f.statements} - included)
     changes = diff_schemas(base_result.schema, head_result.schema)
-    return Comparison(base_result, head_result, changes, mode, rebuilt)
+    return Comparison(
+        base_result,
+        head_result,
+        changes,
+        mode,
+        rebuilt,
+        base_error_free=base_result.model_errors == 0 if mode == FULL else bool(base_error_free),
+        head_error_free=head_result.model_errors == 0,
+    )
 
 
 def affected_statements(base: list[ScannedFile], head: list[ScannedFile]) -> set[bytes] | None:

@@ -19,7 +19,7 @@ from analyzers.build import (
 )
 from analyzers.config import CONFIG_FILE, Config, parse_config, select_files
 from analyzers.diff import Change
-from analyzers.incremental import FULL, Comparison, compare, fileset_key
+from analyzers.incremental import Comparison, compare, fileset_key
 from bot import git
 
 JSON_VERSION = 1
@@ -109,14 +109,13 @@ def review_range(
 def _compare(
     base: list[ScannedFile], head: list[ScannedFile], extractor: Extractor, cache: ParseCache | None
 ) -> Comparison:
-    """Diff the revisions, incrementally when a cached fact says the base builds cleanly."""
+    """Diff the revisions, remembering whether each builds cleanly (for incremental runs)."""
     base_key, head_key = fileset_key(base), fileset_key(head)
-    base_error_free = bool(cache and cache.get_fact(base_key))
-    comparison = compare(base, head, extractor, base_error_free=base_error_free)
+    known = cache.get_fact(base_key) if cache else None
+    comparison = compare(base, head, extractor, base_error_free=known)
     if cache:
-        if comparison.mode == FULL:
-            cache.put_fact(base_key, comparison.base.model_errors == 0)
-        cache.put_fact(head_key, comparison.head.model_errors == 0)
+        cache.put_fact(base_key, comparison.base_error_free)
+        cache.put_fact(head_key, comparison.head_error_free)
     return comparison
 
 

@@ -30,8 +30,11 @@ def both(base_text: str, head_text: str) -> tuple[Comparison, Comparison]:
     extractor = Extractor()
     base = scan_files([SourceFile("db/structure.sql", base_text)], extractor)
     head = scan_files([SourceFile("db/structure.sql", head_text)], extractor)
-    full = compare(base, head, extractor)
+    full = compare(base, head, extractor, base_error_free=False)
     incremental = compare(base, head, extractor, base_error_free=True)
+    learned = compare(base, head, extractor)  # the base is built in full to learn it is clean
+    assert report(learned) == report(full)
+    assert learned.base_error_free == full.base_error_free
     assert full.mode == FULL
     assert report(incremental) == report(full)
     return full, incremental
@@ -107,10 +110,15 @@ def test_falls_back_to_full_builds_when_not_exact(base, head):
     assert compare(base_files, head_files, extractor, base_error_free=True).mode == FULL
 
 
-def test_falls_back_when_the_base_build_is_not_known_to_be_clean():
-    base = scan("CREATE TABLE a (id int);")
-    head = scan("CREATE TABLE a (id int);\nCREATE TABLE b (id int);")
-    assert compare(base, head, Extractor()).mode == FULL
+def test_falls_back_when_the_base_does_not_build_cleanly():
+    base = scan("CREATE INDEX orphan ON missing (id);\nCREATE TABLE a (id int);")
+    head = scan(
+        "CREATE INDEX orphan ON missing (id);\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);"
+    )
+    comparison = compare(base, head, Extractor())
+    assert comparison.mode == FULL
+    assert not comparison.base_error_free
+    assert [c.kind for c in comparison.changes] == ["table_added"]
 
 
 GITLAB_MUTATIONS = {
