@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--repo", type=Path, default=Path("."), help="git repository (default: .)")
     review.add_argument("--base", required=True, help="base revision (e.g. main)")
     review.add_argument("--head", required=True, help="head revision (e.g. HEAD)")
-    review.add_argument("--format", choices=("text", "json"), default="text")
+    review.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for tools (see docs/review-json.md)",
+    )
     review.add_argument("--config", type=Path, help="config file (default: .cellsbot.yml at head)")
     review.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
@@ -42,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--into", type=Path, help="where to create the example repository (default: a temp dir)"
     )
-    demo.add_argument("--format", choices=("text", "json"), default="text")
+    demo.add_argument("--format", choices=("text", "json"), default="text", help="as for review")
     demo.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
     )
