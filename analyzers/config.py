@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from analyzers.cells_config import CellsConfig, CellsConfigError, parse_cells
+
 CONFIG_FILE = ".cellsbot.yml"
 DEFAULT_DUMPS = ("db/structure.sql",)
 DEFAULT_MIGRATIONS = (
@@ -37,6 +39,7 @@ class SchemaFiles:
 @dataclass(frozen=True, slots=True)
 class Config:
     schema: SchemaFiles = field(default_factory=SchemaFiles)
+    cells: CellsConfig = field(default_factory=CellsConfig)
 
 
 def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
@@ -57,7 +60,11 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    _no_unknown_keys(data, {"schema"}, source)
+    _no_unknown_keys(data, {"schema", "cells", "rules"}, source)
+    try:
+        cells = parse_cells(data.get("cells"), data.get("rules"), source)
+    except CellsConfigError as error:
+        raise ConfigError(str(error)) from error
     schema = data.get("schema")
     if schema is None:  # `schema:` with nothing under it
         schema = {}
@@ -75,7 +82,8 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
             migrations=_globs(schema, "migrations", DEFAULT_MIGRATIONS, source),
             exclude=_globs(schema, "exclude", DEFAULT_EXCLUDE, source),
             order=order,
-        )
+        ),
+        cells,
     )
 
 
@@ -132,6 +140,11 @@ def natural_key(path: str) -> list[Any]:
     """Sort key that orders digits by value: `delta/9/a.sql` before `delta/10/a.sql`."""
     # Odd pieces are the digit runs; `str.isdigit` would also accept `²`, which `int` rejects.
     return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", path))]
+
+
+def matches_any(path: str, globs: Iterable[str]) -> bool:
+    """Whether `path` (or a table name) matches one of the globs."""
+    return _matches_any(path, globs)
 
 
 def _matches_any(path: str, globs: Iterable[str]) -> bool:

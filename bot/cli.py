@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
     )
+    rules = commands.add_parser("rules", help="list the Cells rules, or write their documentation")
+    rules.add_argument(
+        "--write-docs", type=Path, metavar="DIR", help="write one page per rule into DIR"
+    )
     demo = commands.add_parser("demo", help="build the bundled example repository and review it")
     demo.add_argument(
         "--into", type=Path, help="where to create the example repository (default: a temp dir)"
@@ -57,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "rules":
+            return _rules(args.write_docs)
         if args.command == "demo":
             from bot.example import create_example  # noqa: PLC0415 (demo only)
 
@@ -69,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GitError, ConfigError, OSError) as error:
         print(f"cellsbot: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _rules(folder: Path | None) -> int:
+    from analyzers.rules import ALL_RULES  # noqa: PLC0415
+    from analyzers.rules.docs import pages  # noqa: PLC0415
+
+    if folder is None:
+        for rule in ALL_RULES:
+            print(f"{rule.code}  {rule.name:<36} {rule.severity:<8} {rule.summary}")
+        return EXIT_OK
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in pages().items():
+        (folder / name).write_text(text)
+    print(f"wrote {len(pages())} pages to {folder}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _review(repo: Path, base: str, head: str, args: argparse.Namespace) -> int:

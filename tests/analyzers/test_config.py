@@ -84,15 +84,19 @@ def test_docstring_example() -> None:
         pytest.param("0\n", "expected a mapping at the top level", id="top-level-zero"),
         pytest.param("just words\n", "expected a mapping at the top level", id="top-level-str"),
         pytest.param(
-            "schemas: {}\n", "unknown key(s) schemas; known: schema", id="unknown-top-level-key"
+            "schemas: {}\n",
+            "unknown key(s) schemas; known: cells, rules, schema",
+            id="unknown-top-level-key",
         ),
         pytest.param(
             "schema: {}\nextra: 1\nalso: 2\n",
-            "unknown key(s) also, extra; known: schema",
+            "unknown key(s) also, extra; known: cells, rules, schema",
             id="several-unknown-keys-sorted",
         ),
-        pytest.param("1: x\n", "unknown key(s) 1; known: schema", id="integer-key"),
-        pytest.param("null: x\n", "unknown key(s) None; known: schema", id="null-key"),
+        pytest.param("1: x\n", "unknown key(s) 1; known: cells, rules, schema", id="integer-key"),
+        pytest.param(
+            "null: x\n", "unknown key(s) None; known: cells, rules, schema", id="null-key"
+        ),
         pytest.param(
             "schema:\n  dump: x\n",
             "schema: unknown key(s) dump; known: dumps, exclude, migrations, order",

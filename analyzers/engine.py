@@ -1,0 +1,65 @@
+"""Run the Cells rules on a change: severities from the configuration, then suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from analyzers.cells_config import RuleSetting
+from analyzers.config import matches_any
+from analyzers.findings import OFF, Finding, FindingSet
+from analyzers.names import bare
+from analyzers.rules import ALL_RULES, Rule, RuleContext
+from analyzers.suppressions import Suppression, apply_suppressions
+
+
+def run_rules(
+    ctx: RuleContext,
+    *,
+    rules: Iterable[Rule] = ALL_RULES,
+    settings: Iterable[RuleSetting] = (),
+    suppressions: Iterable[Suppression] = (),
+    extra: Iterable[Finding] = (),
+) -> FindingSet:
+    """Findings of `rules` (those for the context's mode), plus `extra` findings (e.g. about
+    suppression comments), with configured severities applied and suppressions honoured."""
+    settings = tuple(settings)
+    found: list[Finding] = []
+    for rule in rules:
+        if ctx.cells.mode not in rule.modes or (
+            rule.needs_sharding_model and not ctx.cells.configured
+        ):
+            continue
+        found.extend(rule.check(ctx))
+    found.extend(extra)
+    kept = []
+    for finding in found:
+        severity = severity_of(finding, settings)
+        if severity != OFF:
+            kept.append(
+                finding if severity == finding.severity else replace(finding, severity=severity)
+            )
+    result = apply_suppressions(kept, list(suppressions))
+    result.findings.sort(key=_order)
+    result.suppressed.sort(key=_order)
+    return result
+
+
+def severity_of(finding: Finding, settings: tuple[RuleSetting, ...]) -> str:
+    """The last setting for the finding's rule whose paths and tables match wins."""
+    severity = finding.severity
+    for setting in settings:
+        if setting.code != finding.rule:
+            continue
+        if setting.paths and not matches_any(finding.path, setting.paths):
+            continue
+        if setting.tables and not (
+            finding.table and matches_any(bare(finding.table), setting.tables)
+        ):
+            continue
+        severity = setting.severity
+    return severity
+
+
+def _order(finding: Finding) -> tuple[str, int, str]:
+    return (finding.path, finding.line, finding.rule)
