@@ -24,6 +24,14 @@ def run_rules(
     """Findings of `rules` (those for the context's mode), plus `extra` findings (e.g. about
     suppression comments), with configured severities applied and suppressions honoured."""
     settings = tuple(settings)
+    found = check(ctx, rules=rules, settings=settings)
+    return suppress(found, suppressions=suppressions, extra=extra, settings=settings)
+
+
+def check(
+    ctx: RuleContext, *, rules: Iterable[Rule] = ALL_RULES, settings: Iterable[RuleSetting] = ()
+) -> list[Finding]:
+    """The rules' findings with configured severities; those set to `off` are left out."""
     found: list[Finding] = []
     for rule in rules:
         if ctx.cells.mode not in rule.modes or (
@@ -31,7 +39,26 @@ def run_rules(
         ):
             continue
         found.extend(rule.check(ctx))
-    found.extend(extra)
+    return _with_severities(found, tuple(settings))
+
+
+def suppress(
+    findings: list[Finding],
+    *,
+    suppressions: Iterable[Suppression] = (),
+    extra: Iterable[Finding] = (),
+    settings: Iterable[RuleSetting] = (),
+) -> FindingSet:
+    """Apply suppressions; `extra` findings (about the suppressions) get severities too."""
+    result = apply_suppressions(
+        findings + _with_severities(list(extra), tuple(settings)), list(suppressions)
+    )
+    result.findings.sort(key=_order)
+    result.suppressed.sort(key=_order)
+    return result
+
+
+def _with_severities(found: list[Finding], settings: tuple[RuleSetting, ...]) -> list[Finding]:
     kept = []
     for finding in found:
         severity = severity_of(finding, settings)
@@ -39,10 +66,7 @@ def run_rules(
             kept.append(
                 finding if severity == finding.severity else replace(finding, severity=severity)
             )
-    result = apply_suppressions(kept, list(suppressions))
-    result.findings.sort(key=_order)
-    result.suppressed.sort(key=_order)
-    return result
+    return kept
 
 
 def severity_of(finding: Finding, settings: tuple[RuleSetting, ...]) -> str:

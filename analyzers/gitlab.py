@@ -553,3 +553,63 @@ def _flag(data: dict[Any, Any], key: str, errors: list[str]) -> bool:
         return value
     errors.append(f"{key} must be true or false, not {value!r}")
     return False
+
+
+class LazyEntries(dict):  # type: ignore[type-arg]
+    """Dictionary entries by table, each parsed from its file on first use.
+
+    GitLab has about 2,000 dictionary files; a review needs a few of them.
+    """
+
+    def __init__(self, files: Mapping[str, str]) -> None:
+        super().__init__()
+        self._texts = {PurePosixPath(path).stem: (path, text) for path, text in files.items()}
+
+    def _load(self, table: str) -> DictionaryEntry | None:
+        if dict.__contains__(self, table):
+            return dict.__getitem__(self, table)
+        found = self._texts.get(table)
+        if found is None:
+            return None
+        entry = parse_dictionary_entry(*found)
+        dict.__setitem__(self, table, entry)
+        return entry
+
+    def __contains__(self, table: object) -> bool:
+        return table in self._texts
+
+    def __getitem__(self, table: str) -> DictionaryEntry:
+        entry = self._load(table)
+        if entry is None:
+            raise KeyError(table)
+        return entry
+
+    def get(self, table: str, default: Any = None) -> Any:  # type: ignore[override]
+        entry = self._load(table)
+        return default if entry is None else entry
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        return self._texts.keys()
+
+    def values(self):  # type: ignore[no-untyped-def]
+        return [self[table] for table in self._texts]
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return [(table, self[table]) for table in self._texts]
+
+
+def lazy_catalogue(texts: Mapping[str, str]) -> GitLabCatalogue:
+    """`GitLabCatalogue.from_files`, with dictionary entries parsed only when looked up."""
+    catalogue = GitLabCatalogue.from_files(
+        {p: t for p, t in texts.items() if not is_dictionary_path(p)}
+    )
+    entries = LazyEntries({p: t for p, t in texts.items() if is_dictionary_path(p)})
+    return GitLabCatalogue(
+        entries, catalogue.schemas, catalogue.loose_foreign_keys, catalogue.errors
+    )

@@ -14,8 +14,9 @@ from analyzers.config import ConfigError
 from bot.git import GitError
 
 EXIT_OK = 0
-EXIT_FINDINGS = 1  # reserved: error-level findings (the Cells rules)
+EXIT_FINDINGS = 1  # an error-severity finding of the Cells rules remains
 EXIT_USAGE = 2
+FORMATS = ("text", "json", "codequality", "sarif")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--head", required=True, help="head revision (e.g. HEAD)")
     review.add_argument(
         "--format",
-        choices=("text", "json"),
+        choices=FORMATS,
         default="text",
-        help="text for people (default), json for tools (see docs/review-json.md)",
+        help="text for people (default); json (docs/review-json.md); codequality (GitLab's "
+        "Code Quality report, for a CI job's artifacts); sarif (SARIF 2.1.0)",
     )
     review.add_argument("--config", type=Path, help="config file (default: .cellsbot.yml at head)")
     review.add_argument(
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--into", type=Path, help="where to create the example repository (default: a temp dir)"
     )
-    demo.add_argument("--format", choices=("text", "json"), default="text", help="as for review")
+    demo.add_argument("--format", choices=FORMATS, default="text", help="as for review")
     demo.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
     )
@@ -68,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             repo, base, head = create_example(args.into)
             print(f"example repository: {repo} ({base[:12]}..{head[:12]})", file=sys.stderr)
-            return _review(repo, base, head, args)
+            _review(repo, base, head, args)
+            return EXIT_OK  # the demo shows findings; finding them is not a failure
         if not args.repo.is_dir():
             raise GitError(f"{args.repo} is not a directory")
         return _review(args.repo, args.base, args.head, args)
@@ -93,8 +96,8 @@ def _rules(folder: Path | None) -> int:
 
 
 def _review(repo: Path, base: str, head: str, args: argparse.Namespace) -> int:
-    from bot.report import render_text  # noqa: PLC0415 (keeps `--help` fast)
-    from bot.review import review_range  # noqa: PLC0415
+    from bot.report import render  # noqa: PLC0415 (keeps `--help` fast)
+    from bot.review import exit_code, review_range  # noqa: PLC0415
 
     cache = None
     if not args.no_cache:
@@ -116,13 +119,8 @@ def _review(repo: Path, base: str, head: str, args: argparse.Namespace) -> int:
             progress.clear()
         if cache:
             cache.close()
-    data = result.to_json()
-    if args.format == "json":
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(render_text(data))
-    return EXIT_OK
+    sys.stdout.write(render(result, args.format))
+    return exit_code(result)
 
 
 class _Progress:

@@ -51,10 +51,15 @@ def _is_repository(repo: Path) -> bool:
     return True
 
 
-def list_files(repo: Path, commit: str) -> list[str]:
-    """Paths of all files in `commit`."""
-    output = _git(repo, "ls-tree", "-r", "-z", "--name-only", commit)
-    return [path for path in output.decode().split("\0") if path]
+def list_files(repo: Path, commit: str) -> dict[str, str]:
+    """All files in `commit`: path -> blob id (equal ids, equal contents)."""
+    output = _git(repo, "ls-tree", "-r", "-z", commit)
+    files: dict[str, str] = {}
+    for entry in output.decode().split("\0"):
+        if entry:
+            meta, _, path = entry.partition("\t")
+            files[path] = meta.split()[2]
+    return files
 
 
 def read_files(repo: Path, commit: str, paths: list[str]) -> dict[str, str]:

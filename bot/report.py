@@ -1,8 +1,50 @@
-"""Render a review (its JSON form) as text for a terminal."""
+"""Render a review: text for a terminal, JSON, GitLab Code Quality, SARIF."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from analyzers.reports import RuleInfo, to_code_quality, to_sarif
+from analyzers.suppressions import RULE as SUPPRESSION_RULE
+from analyzers.suppressions import RULE_NAME as SUPPRESSION_RULE_NAME
+
+if TYPE_CHECKING:
+    from bot.review import ReviewResult
+
+
+def render(result: ReviewResult, fmt: str) -> str:
+    """The review in one of the formats of `cellsbot review --format`."""
+    if fmt == "json":
+        return json.dumps(result.to_json(), indent=2) + "\n"
+    if fmt == "codequality":
+        return json.dumps(to_code_quality(result.findings.findings), indent=2) + "\n"
+    if fmt == "sarif":
+        everything = result.findings.findings + result.findings.suppressed
+        sarif = to_sarif(everything, rules=rule_catalogue(), tool_version=_version())
+        return json.dumps(sarif, indent=2) + "\n"
+    return render_text(result.to_json())
+
+
+def rule_catalogue() -> list[RuleInfo]:
+    from analyzers.rules import ALL_RULES  # noqa: PLC0415
+
+    infos = [
+        RuleInfo(r.code, r.name, r.summary, f"{r.rationale} {r.remedy}", r.severity)
+        for r in ALL_RULES
+    ]
+    summary = "A cellsbot:ignore comment without a reason, or without a valid rule code."
+    infos.append(RuleInfo(SUPPRESSION_RULE, SUPPRESSION_RULE_NAME, summary, summary, "warning"))
+    return infos
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cellsbot")
+    except metadata.PackageNotFoundError:
+        return "0"
+
 
 _SIGNS = {
     "added": "+",
@@ -18,11 +60,17 @@ def render_text(review: dict[str, Any]) -> str:
     """The review as plain text: changes grouped by file, then unanalyzable statements."""
     changes, items = review["changes"], review["unanalyzable"]
     new_items = [item for item in items if item["new"]]
+    findings, suppressed = review["findings"], review["suppressed"]
+    errors = sum(1 for f in findings if f["severity"] == "error")
     lines = [
-        f"cellsbot review {review['base'][:12]}..{review['head'][:12]}",
-        f"{_plural(len(changes), 'schema change')}, "
+        f"cellsbot review {review['base'][:12]}..{review['head'][:12]} ({review['cells_mode']} mode)",
+        f"{_plural(len(findings), 'finding')} ({_plural(errors, 'error')}), "
+        f"{len(suppressed)} suppressed; {_plural(len(changes), 'schema change')}, "
         f"{_plural(len(items), 'unanalyzable statement')} ({len(new_items)} new)",
     ]
+    lines += _findings(findings)
+    if changes:
+        lines += ["", "Schema changes:"]
     path = None
     for change in changes:
         where = change["path"] if change["side"] == "head" else f"{change['path']} (base)"
@@ -44,6 +92,24 @@ def render_text(review: dict[str, Any]) -> str:
         f"{stats['parsed']} parsed, {stats['seconds']:.2f} s",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _findings(findings: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    path = None
+    for finding in findings:
+        if finding["path"] != path:
+            path = finding["path"]
+            lines += ["", path]
+        lines.append(
+            f"  {finding['line']:>6}  {finding['severity']:<7} {finding['rule']} {finding['name']}: "
+            f"{finding['message']}"
+        )
+        fix = finding["fix"]
+        if fix and fix["text"]:
+            lines.append(f"{'':10}fix ({fix['kind']}):")
+            lines += [f"{'':12}{line}" for line in fix["text"].rstrip().splitlines()]
+    return lines
 
 
 def describe(change: dict[str, Any]) -> str:

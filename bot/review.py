@@ -1,11 +1,11 @@
-"""Review a git range: build the schema model at both revisions and diff them."""
+"""Review a git range: build both schema models, diff them, and run the Cells rules."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from analyzers.build import (
@@ -15,21 +15,29 @@ from analyzers.build import (
     ScannedFile,
     SourceFile,
     UnanalyzableItem,
+    build_scanned,
     scan_files,
 )
+from analyzers.cells import CellsContext
 from analyzers.config import CONFIG_FILE, Config, parse_config, select_files
 from analyzers.diff import Change
+from analyzers.engine import check, suppress
+from analyzers.findings import ERROR, Finding, FindingSet
+from analyzers.gitlab import is_dictionary_path, is_gitlab_repository, lazy_catalogue, relevant_path
 from analyzers.incremental import Comparison, compare, fileset_key
+from analyzers.rules import RuleContext
+from analyzers.suppressions import Suppression, parse_sql_suppressions, parse_yaml_suppressions
 from bot import git
 
 JSON_VERSION = 1
 Progress = Callable[[str], None]  # receives a short status message
+Files = dict[str, str]  # path -> blob id
 
 
 @dataclass(slots=True)
 class Revision:
-    label: str  # "base" or "head"
     sha: str
+    files: Files
     build: BuildResult
 
 
@@ -39,14 +47,23 @@ class ReviewResult:
     head: Revision
     changes: list[Change]
     unanalyzable: list[tuple[UnanalyzableItem, bool]]  # (item, new in this range)
+    findings: FindingSet
+    cells_mode: str  # gitlab or generic
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.findings.errors)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": JSON_VERSION,
             "base": self.base.sha,
             "head": self.head.sha,
+            "cells_mode": self.cells_mode,
+            "findings": [finding.to_json() for finding in self.findings.findings],
+            "suppressed": [finding.to_json() for finding in self.findings.suppressed],
             "changes": [change.to_json() for change in self.changes],
             "unanalyzable": [{**item.to_json(), "new": new} for item, new in self.unanalyzable],
             "stats": self.stats,
@@ -70,11 +87,13 @@ def review_range(
     cache: ParseCache | None = None,
     progress: Progress | None = None,
 ) -> ReviewResult:
-    """Build both revisions' schema models (each statement text parsed once) and diff them."""
+    """Build both revisions' schema models (each statement text parsed once), diff them and
+    run the Cells rules on the difference."""
     started = time.perf_counter()
     base_sha, head_sha = git.resolve(repo, base), git.resolve(repo, head)
     config = load_config(repo, head_sha, config_path)
     extractor = Extractor(cache)
+    files = {"base": git.list_files(repo, base_sha), "head": git.list_files(repo, head_sha)}
     scanned = {}
     for label, sha in (("base", base_sha), ("head", head_sha)):
         if progress:
@@ -82,17 +101,42 @@ def review_range(
                 f"{label}: parsing statement {done} of {total}"
             )
         scanned[label] = _scan(
-            repo, sha, config=config, extractor=extractor, label=label, progress=progress
+            repo,
+            sha,
+            files[label],
+            config=config,
+            extractor=extractor,
+            label=label,
+            progress=progress,
         )
     comparison = _compare(scanned["base"], scanned["head"], extractor, cache)
-    base_rev = Revision("base", base_sha, comparison.base)
-    head_rev = Revision("head", head_sha, comparison.head)
+    base_rev = Revision(base_sha, files["base"], comparison.base)
+    head_rev = Revision(head_sha, files["head"], comparison.head)
+    unanalyzable = _unanalyzable(base_rev, head_rev)
+    cells = _cells_context(repo, base_rev, head_rev, config)
+    head_model = (
+        comparison.head if comparison.head.complete else build_scanned(scanned["head"], extractor)
+    )
+    ctx = RuleContext(
+        head=head_model.schema,
+        base=comparison.base.schema,
+        changes=comparison.changes,
+        cells=cells,
+        unanalyzable=unanalyzable,
+        dictionary_changed=_changed_dictionary(base_rev, head_rev),
+    )
+    findings = _findings(repo, ctx, config, scanned["head"], base_rev, head_rev)
     seconds = time.perf_counter() - started
     result = ReviewResult(
-        base_rev, head_rev, comparison.changes, _unanalyzable(base_rev, head_rev), seconds
+        base_rev, head_rev, comparison.changes, unanalyzable, findings, cells.mode, seconds
     )
-    stats = head_rev.build.stats
-    result.stats = {
+    result.stats = _stats(result, comparison, extractor)
+    return result
+
+
+def _stats(result: ReviewResult, comparison: Comparison, extractor: Extractor) -> dict[str, Any]:
+    stats = result.head.build.stats
+    return {
         "files": stats.files,
         "statements": stats.statements,
         "modeled": stats.modeled,
@@ -101,9 +145,11 @@ def review_range(
         "parsed": extractor.parsed,
         "rebuilt": comparison.rebuilt,
         "mode": comparison.mode,
-        "seconds": round(seconds, 3),
+        "findings": len(result.findings.findings),
+        "errors": len(result.findings.errors),
+        "suppressed": len(result.findings.suppressed),
+        "seconds": round(result.seconds, 3),
     }
-    return result
 
 
 def _compare(
@@ -122,22 +168,23 @@ def _compare(
 def _scan(
     repo: Path,
     sha: str,
+    files: Files,
     *,
     config: Config,
     extractor: Extractor,
     label: str,
     progress: Progress | None,
 ) -> list[ScannedFile]:
-    selection = select_files(git.list_files(repo, sha), config.schema)
+    selection = select_files(files, config.schema)
     texts = git.read_files(repo, sha, selection.paths)
-    files = [SourceFile(path, texts[path]) for path in selection.paths]
-    numbers = {source.path: number for number, source in enumerate(files, 1)}
+    sources = [SourceFile(path, texts[path]) for path in selection.paths]
+    numbers = {source.path: number for number, source in enumerate(sources, 1)}
 
     def on_file(path: str) -> None:
         if progress:
-            progress(f"{label}: file {numbers[path]} of {len(files)} ({path})")
+            progress(f"{label}: file {numbers[path]} of {len(sources)} ({path})")
 
-    return scan_files(files, extractor, on_file=on_file)
+    return scan_files(sources, extractor, on_file=on_file)
 
 
 def _unanalyzable(base: Revision, head: Revision) -> list[tuple[UnanalyzableItem, bool]]:
@@ -147,3 +194,57 @@ def _unanalyzable(base: Revision, head: Revision) -> list[tuple[UnanalyzableItem
         (item, (item.path, item.excerpt, item.reason) not in known)
         for item in head.build.unanalyzable
     ]
+
+
+def _cells_context(repo: Path, base: Revision, head: Revision, config: Config) -> CellsContext:
+    """GitLab mode reads the head's dictionary and schema catalogue; generic mode the config."""
+    mode = config.cells.mode
+    if mode == "auto":
+        mode = "gitlab" if is_gitlab_repository(head.files) else "generic"
+    if mode == "generic":
+        return CellsContext.generic(config.cells)
+    paths = [path for path in head.files if relevant_path(path)]
+    return CellsContext.gitlab(lazy_catalogue(git.read_files(repo, head.sha, paths)), config.cells)
+
+
+def _changed_dictionary(base: Revision, head: Revision) -> frozenset[str]:
+    """Tables whose dictionary file is new or different in the head."""
+    return frozenset(
+        PurePosixPath(path).stem
+        for path, blob in head.files.items()
+        if is_dictionary_path(path) and base.files.get(path) != blob
+    )
+
+
+def _findings(
+    repo: Path,
+    ctx: RuleContext,
+    config: Config,
+    head_files: list[ScannedFile],
+    base: Revision,
+    head: Revision,
+) -> FindingSet:
+    """Run the rules, then honour `cellsbot:ignore` comments in the files that matter: those
+    with findings and those the change touches (where a new suppression can be)."""
+    found = check(ctx, settings=config.cells.rules)
+    paths = {f.path for f in found} | {
+        p for p, blob in head.files.items() if base.files.get(p) != blob
+    }
+    sql = {file.source.path: file.source.text for file in head_files if file.source.path in paths}
+    yaml_paths = [p for p in paths if is_dictionary_path(p) and p in head.files]
+    suppressions: list[Suppression] = []
+    warnings: list[Finding] = []
+    for path, text in sql.items():
+        parsed, problems = parse_sql_suppressions(path, text)
+        suppressions += parsed
+        warnings += problems
+    for path, text in git.read_files(repo, head.sha, yaml_paths).items():
+        parsed, problems = parse_yaml_suppressions(path, text)
+        suppressions += parsed
+        warnings += problems
+    return suppress(found, suppressions=suppressions, extra=warnings, settings=config.cells.rules)
+
+
+def exit_code(result: ReviewResult) -> int:
+    """1 when an error-severity finding remains, else 0."""
+    return 1 if any(f.severity == ERROR for f in result.findings.findings) else 0

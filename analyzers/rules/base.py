@@ -110,7 +110,12 @@ class RuleContext:
         names = {t.name for t in self.new_tables}
         names.update(t for t in self.dictionary_changed if t in self.head.tables)
         for change in self.changes:
-            if change.object == "column" and change.action in ("added", "altered", "renamed"):
+            if change.object == "column" and change.action in (
+                "added",
+                "altered",
+                "renamed",
+                "dropped",
+            ):
                 key = self.policy(change.table or "").sharding_key or {}
                 if change.name in key:
                     names.add(change.table or "")

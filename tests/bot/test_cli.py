@@ -60,9 +60,12 @@ def example(tmp_path: Path) -> tuple[Path, str, str]:
     return create_example(tmp_path / "example")
 
 
-def review_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    assert main(["review", *args, "--format", "json"]) == 0
-    return json.loads(capsys.readouterr().out)
+def review_json(capsys: pytest.CaptureFixture[str], *args: str, code: int | None = None) -> dict:
+    """The JSON report; `code` is the expected exit code (1 when errors remain)."""
+    returned = main(["review", *args, "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert returned == (code if code is not None else int(bool(report["stats"]["errors"])))
+    return report
 
 
 def test_review_json_contract_on_the_example(example, cache, capsys):
@@ -94,14 +97,44 @@ def test_review_json_contract_on_the_example(example, cache, capsys):
         "parsed",
         "rebuilt",
         "mode",
+        "findings",
+        "errors",
+        "suppressed",
         "seconds",
     }
+    assert report["cells_mode"] == "gitlab"
+    by_rule = {(f["rule"], f["table"]): f for f in report["findings"]}
+    missing = by_rule[("CELLS002", "issue_user_mentions")]
+    assert (missing["path"], missing["line"], missing["severity"]) == (
+        "db/docs/issue_user_mentions.yml",
+        10,
+        "error",
+    )
+    assert missing["fix"]["kind"] == "desired_sharding_key"
+    assert missing["fix"]["data"] == {
+        "project_id": {
+            "references": "projects",
+            "backfill_via": {
+                "parent": {
+                    "foreign_key": "issue_id",
+                    "table": "issues",
+                    "sharding_key": "project_id",
+                    "belongs_to": "issue",
+                }
+            },
+        }
+    }
+    unscoped = by_rule[("CELLS010", "issue_user_mentions")]
+    assert (unscoped["path"], unscoped["line"]) == ("db/structure.sql", 239)
+    assert "(project_id, issue_id, note_id)" in unscoped["fix"]["text"]
+    assert by_rule[("CELLS011", "projects")]["columns"] == ["path"]
+    assert ("CELLS003", "users") in by_rule  # the key column users.organization_id was dropped
     assert report["stats"]["files"] == 1
 
 
 def test_text_report_lists_changes_by_file_and_line(example, cache, capsys):
     repo, base, head = example
-    assert main(["review", "--repo", str(repo), "--base", base, "--head", head]) == 0
+    assert main(["review", "--repo", str(repo), "--base", base, "--head", head]) == 1  # errors
     out = capsys.readouterr().out
     assert "     82  > column projects.visibility renamed from visibility_level\n" in out
     assert "db/structure.sql (base)\n" in out
@@ -189,7 +222,7 @@ def test_demo_command_runs_as_a_process(tmp_path, cache):
 def test_progress_only_on_a_terminal(example, cache):
     repo, base, head = example
     quiet = run_cli("review", "--repo", str(repo), "--base", base, "--head", head, cache=cache)
-    assert quiet.returncode == 0
+    assert quiet.returncode == 1  # the example has error findings
     assert quiet.stderr == ""
     controller, terminal = pty.openpty()
     env = {**os.environ, "CELLSBOT_CACHE_DIR": str(cache)}
@@ -211,6 +244,6 @@ def test_progress_only_on_a_terminal(example, cache):
     os.close(terminal)
     shown = os.read(controller, 65536).decode()
     os.close(controller)
-    assert done.returncode == 0
+    assert done.returncode == 1
     assert "base: file 1 of 1 (db/structure.sql)" in shown
     assert shown.endswith("\r\x1b[K")  # the status line is erased before the report
