@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzers.cells import CELL_LOCAL
+from analyzers.cells import CELL_LOCAL, UNKNOWN
 from analyzers.findings import WARNING, Finding, Fix
 from analyzers.model import Location
 from analyzers.names import bare
-from analyzers.rules._common import GENERIC_CONFIG, ORGANIZATIONS
+from analyzers.rules._common import GENERIC_CONFIG, ORGANIZATIONS, global_column, scoping_columns
 from analyzers.rules.base import Example, Rule, RuleContext
 from analyzers.rules.unique_not_scoped_by_sharding_key import _unique_columns
 
@@ -57,10 +57,17 @@ class GlobalUniqueNeedsClaim(Rule):
             if unique is None:
                 continue
             table, columns, _ = unique
-            if ctx.policy(table).klass == CELL_LOCAL:
+            model = ctx.head.tables.get(table)
+            if (
+                model is None
+                or model.partition_of
+                or ctx.policy(table).klass in (CELL_LOCAL, UNKNOWN)
+            ):
                 continue
+            if scoping_columns(ctx, model) & set(columns):
+                continue  # unique per organization (or per row of one): nothing global
             for column in columns:
-                if not _global(column, words) or (bare(table), column) in claimed:
+                if not global_column(column, words) or (bare(table), column) in claimed:
                     continue
                 yield self.finding(
                     Location(change.path, change.line),
@@ -70,10 +77,6 @@ class GlobalUniqueNeedsClaim(Rule):
                     columns=(column,),
                     fix=_claim(table, column),
                 )
-
-
-def _global(column: str, words: tuple[str, ...]) -> bool:
-    return any(column == word or column.endswith(f"_{word}") for word in words)
 
 
 def _claim(table: str, column: str) -> Fix:

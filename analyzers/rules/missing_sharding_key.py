@@ -80,7 +80,7 @@ class MissingShardingKey(Rule):
                 continue
             fix = sharding_key_fix(table, ctx)
             if ctx.cells.mode == "generic":
-                fix = _generic_fix(fix, table.name)
+                fix = _generic_fix(fix, table.name, ctx)
             yield self.finding(
                 ctx.declaration(policy, table),
                 f"{table.name} is in {policy.group} and needs a sharding key; "
@@ -90,7 +90,16 @@ class MissingShardingKey(Rule):
             )
 
 
-def _generic_fix(fix: Fix, table: str) -> Fix:
+def _key_type(ctx: RuleContext, root: str) -> str:
+    """The type of the root's primary key (uuid in Lago, bigint in most Rails apps)."""
+    model = ctx.head.tables.get(root)
+    primary = model.primary_key if model else None
+    if model and primary and len(primary.columns) == 1:
+        return model.columns[primary.columns[0]].type or "bigint"
+    return "bigint"
+
+
+def _generic_fix(fix: Fix, table: str, ctx: RuleContext) -> Fix:
     """In generic mode a key is a column: declare it, or add and backfill it."""
     if fix.kind == "sharding_key":
         text = f"cells:\n  sharding_keys:\n    {table}:\n" + "".join(
@@ -101,7 +110,8 @@ def _generic_fix(fix: Fix, table: str) -> Fix:
         [(column, plan)] = fix.data.items()
         parent = plan["backfill_via"]["parent"]
         text = (
-            f"ALTER TABLE {table} ADD COLUMN {column} bigint REFERENCES {plan['references']};\n"
+            f"ALTER TABLE {table} ADD COLUMN {column} {_key_type(ctx, plan['references'])} "
+            f"REFERENCES {plan['references']};\n"
             f"UPDATE {table} SET {column} = p.{parent['sharding_key']} FROM {parent['table']} p "
             f"WHERE p.{parent.get('table_primary_key', 'id')} = {table}.{parent['foreign_key']};\n"
             f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"

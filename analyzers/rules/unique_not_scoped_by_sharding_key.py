@@ -10,7 +10,7 @@ from analyzers.findings import ERROR, Finding, Fix
 from analyzers.inference import infer_sharding_key
 from analyzers.model import EXCLUDE, PRIMARY_KEY, UNIQUE
 from analyzers.names import bare
-from analyzers.rules._common import GENERIC_CONFIG, ORGANIZATIONS
+from analyzers.rules._common import GENERIC_CONFIG, ORGANIZATIONS, global_column, scoping_columns
 from analyzers.rules.base import Example, Rule, RuleContext
 
 _CUSTOMERS = (
@@ -75,12 +75,16 @@ class UniqueNotScopedByShardingKey(Rule):
                 or ctx.cells.is_root(bare(table_name))
             ):
                 continue
+            if scoping_columns(ctx, table) & set(columns):
+                continue
+            if any(global_column(c, ctx.cells.config.global_unique_columns) for c in columns):
+                continue  # a globally meaningful value: CELLS011 says to claim it
             key = list(policy.sharding_key or {})
             if not key:
                 inferred = infer_sharding_key(table, ctx)
                 key = [inferred[0].column] if inferred else []
-            if not key or set(key) <= set(columns):
-                continue
+            if not key:
+                continue  # no sharding key to scope by: CELLS002
             yield self.finding(
                 _location(change),
                 f"{change.object.replace('_', ' ')} {change.name} makes ({', '.join(columns)}) unique "
@@ -103,8 +107,6 @@ def _unique_columns(ctx: RuleContext, change: Change) -> tuple[str, list[str], s
     if change.object == "constraint" and change.action == "added":
         kind = change.details.get("type")
         columns = change.details.get("columns") or []
-        if kind == PRIMARY_KEY and columns == ["id"]:
-            return None
         if kind in (PRIMARY_KEY, UNIQUE, EXCLUDE) and change.table:
             return change.table, list(columns), None
     return None
