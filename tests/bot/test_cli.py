@@ -126,7 +126,7 @@ def test_review_json_contract_on_the_example(example, cache, capsys):
     }
     unscoped = by_rule[("CELLS010", "issue_user_mentions")]
     assert (unscoped["path"], unscoped["line"]) == ("db/structure.sql", 239)
-    assert "(project_id, issue_id, note_id)" in unscoped["fix"]["text"]
+    assert "(project_id, note_id)" in unscoped["fix"]["text"]
     assert by_rule[("CELLS011", "projects")]["columns"] == ["path"]
     assert ("CELLS003", "users") in by_rule  # the key column users.organization_id was dropped
     assert report["stats"]["files"] == 1
@@ -247,3 +247,144 @@ def test_progress_only_on_a_terminal(example, cache):
     assert done.returncode == 1
     assert "base: file 1 of 1 (db/structure.sql)" in shown
     assert shown.endswith("\r\x1b[K")  # the status line is erased before the report
+
+
+def _example_with(tmp_path: Path, edit) -> tuple[Path, str, str]:
+    """The example repository with one more commit on top, made by `edit(repo)`."""
+    repo, base, _ = create_example(tmp_path / "example")
+    edit(repo)
+    head = commit(repo, {}, "adjust")
+    return repo, base, head
+
+
+def test_code_quality_and_sarif_reports(example, cache, capsys):
+    repo, base, head = example
+    assert (
+        main(
+            [
+                "review",
+                "--repo",
+                str(repo),
+                "--base",
+                base,
+                "--head",
+                head,
+                "--format",
+                "codequality",
+            ]
+        )
+        == 1
+    )
+    issues = json.loads(capsys.readouterr().out)
+    assert {i["check_name"] for i in issues} == {
+        "CELLS002",
+        "CELLS003",
+        "CELLS010",
+        "CELLS011",
+        "CELLS090",
+    }
+    missing = next(i for i in issues if i["check_name"] == "CELLS002")
+    assert (
+        missing["severity"],
+        missing["location"]["path"],
+        missing["location"]["lines"]["begin"],
+    ) == (
+        "major",
+        "db/docs/issue_user_mentions.yml",
+        10,
+    )
+    assert (
+        main(["review", "--repo", str(repo), "--base", base, "--head", head, "--format", "sarif"])
+        == 1
+    )
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["version"] == "2.1.0"
+    [run] = sarif["runs"]
+    assert len(run["results"]) == 5
+    rules = [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+    result = next(r for r in run["results"] if r["ruleId"] == "CELLS010")
+    assert rules[result["ruleIndex"]] == "CELLS010"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == 239
+
+
+def test_a_suppression_comment_silences_a_finding_and_is_counted(tmp_path, cache, capsys):
+    def suppress(repo: Path) -> None:
+        dump = repo / "db" / "structure.sql"
+        text = dump.read_text().replace(
+            "CREATE UNIQUE INDEX index_issue_user_mentions_on_note_id",
+            "-- cellsbot:ignore CELLS010 a note belongs to one issue, so to one project\n"
+            "CREATE UNIQUE INDEX index_issue_user_mentions_on_note_id",
+        )
+        dump.write_text(text)
+
+    repo, base, head = _example_with(tmp_path, suppress)
+    report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, code=1)
+    assert "CELLS010" not in {f["rule"] for f in report["findings"]}
+    [silenced] = report["suppressed"]
+    assert (silenced["rule"], silenced["line"]) == ("CELLS010", 240)
+    assert silenced["suppressed_by"] == "a note belongs to one issue, so to one project"
+    assert report["stats"]["suppressed"] == 1
+
+
+def test_a_suppression_without_reason_is_a_warning(tmp_path, cache, capsys):
+    def suppress(repo: Path) -> None:
+        dump = repo / "db" / "structure.sql"
+        dump.write_text(
+            dump.read_text().replace(
+                "CREATE FUNCTION create_ci_builds",
+                "-- cellsbot:ignore CELLS090\nCREATE FUNCTION create_ci_builds",
+            )
+        )
+
+    repo, base, head = _example_with(tmp_path, suppress)
+    report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, code=1)
+    [warning] = [f for f in report["findings"] if f["rule"] == "CELLS091"]
+    assert (warning["severity"], warning["line"]) == ("warning", 24)
+    assert [f["rule"] for f in report["suppressed"]] == ["CELLS090"]
+
+
+def test_severities_from_the_config_decide_the_exit_code(tmp_path, cache, capsys):
+    config = (
+        "rules:\n  CELLS002: warning\n  CELLS003: 'off'\n  CELLS010:\n"
+        "    - severity: info\n      tables: [issue_user_mentions]\n"
+    )
+    repo, base, head = _example_with(
+        tmp_path, lambda repo: (repo / ".cellsbot.yml").write_text(config)
+    )
+    report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, code=0)
+    severities = {f["rule"]: f["severity"] for f in report["findings"]}
+    assert severities == {
+        "CELLS002": "warning",
+        "CELLS010": "info",
+        "CELLS011": "warning",
+        "CELLS090": "warning",
+    }
+
+
+def test_generic_mode_from_the_config(tmp_path, cache, capsys):
+    repo = tmp_path / "repo"
+    config = "cells:\n  roots:\n    accounts: account_id\n"
+    schema = "CREATE TABLE accounts (id bigint PRIMARY KEY, name text);\n"
+    base = commit(repo, {".cellsbot.yml": config, "db/structure.sql": schema}, "init")
+    head = commit(
+        repo,
+        {
+            "db/structure.sql": schema
+            + "CREATE TABLE invoices (id serial PRIMARY KEY, number text NOT NULL);\n"
+        },
+        "invoices",
+    )
+    report = review_json(capsys, "--repo", str(repo), "--base", base, "--head", head, code=1)
+    assert report["cells_mode"] == "generic"
+    assert sorted((f["rule"], f["table"], f["line"]) for f in report["findings"]) == [
+        ("CELLS002", "invoices", 2),
+        ("CELLS031", "invoices", 2),
+    ]
+
+
+def test_rules_command_lists_and_writes_pages(tmp_path, capsys):
+    assert main(["rules"]) == 0
+    assert "CELLS010  unique-not-scoped-by-sharding-key" in capsys.readouterr().out
+    assert main(["rules", "--write-docs", str(tmp_path / "rules")]) == 0
+    assert (tmp_path / "rules" / "missing-sharding-key.md").read_text().startswith("<!-- generated")

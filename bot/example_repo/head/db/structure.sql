@@ -236,7 +236,7 @@ CREATE UNIQUE INDEX index_users_on_username ON users USING btree (username);
 
 CREATE INDEX index_issues_on_project_id_and_iid ON issues USING btree (project_id, iid);
 
-CREATE UNIQUE INDEX index_issue_user_mentions_on_issue_id_and_note_id ON issue_user_mentions USING btree (issue_id, note_id);
+CREATE UNIQUE INDEX index_issue_user_mentions_on_note_id ON issue_user_mentions USING btree (note_id);
 
 CREATE UNIQUE INDEX index_projects_on_path ON projects USING btree (path);
 
