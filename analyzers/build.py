@@ -186,7 +186,9 @@ class Extractor:
             if infos and infos[-1].line <= error.line:  # the unterminated statement itself
                 last = infos.pop()
                 line, end, excerpt = last.line, last.end_line, _excerpt(statements[-1])
-            infos.append(StatementInfo(line, end, b"", UNANALYZABLE, str(error), excerpt, ((), ())))
+            infos.append(
+                StatementInfo(line, end, b"", UNANALYZABLE, str(error), excerpt, ((), (), ()))
+            )
         return infos
 
 

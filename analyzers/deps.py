@@ -15,28 +15,51 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-Deps = tuple[tuple[str, ...], tuple[str, ...]]  # (owned object ids, required object ids)
+# (owned object ids, required object ids, referenced object ids). A reference (a foreign key's
+# target) changes nothing and needs nothing to apply; it names context the rules read.
+Deps = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 def statement_deps(ops: Iterable[tuple[Any, ...]]) -> Deps | None:
     """Union of the operations' dependencies, or None when one of them is not local."""
     owned: list[str] = []
     required: list[str] = []
+    referenced: list[str] = []
     for op in ops:
         deps = op_deps(op)
         if deps is None:
             return None
         owned.extend(deps[0])
         required.extend(deps[1])
-    return tuple(dict.fromkeys(owned)), tuple(dict.fromkeys(required))
+        referenced.extend(_references(op))
+    return (
+        tuple(dict.fromkeys(owned)),
+        tuple(dict.fromkeys(required)),
+        tuple(dict.fromkeys(referenced)),
+    )
 
 
-def op_deps(op: tuple[Any, ...]) -> Deps | None:
+def _references(op: tuple[Any, ...]) -> list[str]:
+    """Tables a statement's foreign keys point at."""
+    if op[0] == "table":
+        constraints = op[1]["constraints"]
+    elif op[0] == "add_constraint":
+        constraints = [op[2]]
+    elif op[0] == "recurse":
+        return [ref for inner in op[2] for ref in _references(inner)]
+    else:
+        return []
+    return [f"t:{c['ref_table']}" for c in constraints if c.get("ref_table")]
+
+
+def op_deps(op: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(owned, required) object ids of one operation, or None when it is not local."""
     if _names_something(op):  # the name depends on every name already in the schema
         return None
     kind = op[0]
     if kind == "recurse":  # its partitions require it: their states follow from its own
-        return statement_deps(op[2])
+        deps = statement_deps(op[2])
+        return None if deps is None else deps[:2]
     if kind == "table":
         data = op[1]
         required = [f"t:{data['partition_of']}"] if data["partition_of"] else []

@@ -50,6 +50,7 @@ def compare(
     extractor: Extractor,
     *,
     base_error_free: bool | None = None,
+    seeds: frozenset[str] = frozenset(),
 ) -> Comparison:
     """Build and diff both revisions; incrementally when that is known to be exact.
 
@@ -57,7 +58,7 @@ def compare(
     a model error. Callers cache that fact (`base_error_free`); when it is unknown (None),
     the base is built in full once to learn it.
     """
-    included = affected_statements(base, head)
+    included = affected_statements(base, head, seeds=seeds)
     base_full = None
     if included is not None and base_error_free is None:
         base_full = build_scanned(base, extractor)
@@ -85,11 +86,14 @@ def compare(
     )
 
 
-def affected_statements(base: list[ScannedFile], head: list[ScannedFile]) -> set[bytes] | None:
+def affected_statements(
+    base: list[ScannedFile], head: list[ScannedFile], *, seeds: frozenset[str] = frozenset()
+) -> set[bytes] | None:
     """Digests of the statements to apply so that both partial models diff like full ones.
 
     None when some statement's dependencies are not local or the unchanged statements are
-    not in the same order in both revisions.
+    not in the same order in both revisions. `seeds` are object ids (`t:table`) to build
+    even if unchanged, with what they need (e.g. tables whose dictionary entry changed).
     """
     base_infos = [info for f in base for info in f.statements]
     head_infos = [info for f in head for info in f.statements]
@@ -100,19 +104,23 @@ def affected_statements(base: list[ScannedFile], head: list[ScannedFile]) -> set
     changed = {k for k in base_count.keys() | head_count.keys() if base_count[k] != head_count[k]}
     if _unchanged_order(base_infos, changed) != _unchanged_order(head_infos, changed):
         return None
-    return _closure(changed, [*base_infos, *head_infos])
+    return _closure(changed, [*base_infos, *head_infos], seeds)
 
 
 def _unchanged_order(infos: list[StatementInfo], changed: set[bytes]) -> list[bytes]:
     return [info.key for info in infos if info.key not in changed]
 
 
-def _closure(changed: set[bytes], infos: Iterable[StatementInfo]) -> set[bytes]:
-    """Changed statements, those of objects whose state may differ, and what they need."""
+def _closure(
+    changed: set[bytes], infos: Iterable[StatementInfo], seeds: frozenset[str]
+) -> set[bytes]:
+    """Changed statements, those of objects whose state may differ, and what they need:
+    objects they require, and, as context for the rules, the tables their foreign keys
+    reference (transitively, so that a sharding key can be inferred along them)."""
     deps = {info.key: info.deps for info in infos}
     owners: dict[str, set[bytes]] = defaultdict(set)
     requirers: dict[str, set[bytes]] = defaultdict(set)
-    for key, (owned, required) in deps.items():
+    for key, (owned, required, _) in deps.items():
         for obj in owned:
             owners[obj].add(key)
         for obj in required:
@@ -128,8 +136,9 @@ def _closure(changed: set[bytes], infos: Iterable[StatementInfo]) -> set[bytes]:
         pending.extend(o for key in requirers[obj] for o in deps[key][0])
     included = set(changed)
     included.update(key for obj in differing for key in owners[obj])
-    # objects the included statements need (the same in both revisions): their own statements
-    needed = [obj for key in included for obj in deps[key][1]]
+    # objects the included statements need or reference (the same in both revisions)
+    needed = [obj for key in included for obj in (*deps[key][1], *deps[key][2])]
+    needed.extend(seeds)
     present = set(differing)
     while needed:
         obj = needed.pop()
@@ -139,5 +148,5 @@ def _closure(changed: set[bytes], infos: Iterable[StatementInfo]) -> set[bytes]:
         for key in owners[obj]:
             if key not in included:
                 included.add(key)
-                needed.extend(deps[key][1])
+                needed.extend((*deps[key][1], *deps[key][2]))
     return included

@@ -15,7 +15,6 @@ from analyzers.build import (
     ScannedFile,
     SourceFile,
     UnanalyzableItem,
-    build_scanned,
     scan_files,
 )
 from analyzers.cells import CellsContext
@@ -109,26 +108,26 @@ def review_range(
             label=label,
             progress=progress,
         )
-    comparison = _compare(scanned["base"], scanned["head"], extractor, cache)
+    changed_docs = _changed_dictionary(files["base"], files["head"])
+    seeds = frozenset(f"t:{table}" for table in changed_docs)
+    comparison = _compare(scanned["base"], scanned["head"], extractor, cache, seeds)
     base_rev = Revision(base_sha, files["base"], comparison.base)
     head_rev = Revision(head_sha, files["head"], comparison.head)
     unanalyzable = _unanalyzable(base_rev, head_rev)
-    cells = _cells_context(repo, base_rev, head_rev, config)
-    head_model = (
-        comparison.head if comparison.head.complete else build_scanned(scanned["head"], extractor)
-    )
+    # an incremental head model holds what changed and what the rules read about it: the
+    # tables its foreign keys lead to, and the tables whose dictionary entry changed
     ctx = RuleContext(
-        head=head_model.schema,
+        head=comparison.head.schema,
         base=comparison.base.schema,
         changes=comparison.changes,
-        cells=cells,
+        cells=_cells_context(repo, base_rev, head_rev, config),
         unanalyzable=unanalyzable,
-        dictionary_changed=_changed_dictionary(base_rev, head_rev),
+        dictionary_changed=changed_docs,
     )
     findings = _findings(repo, ctx, config, scanned["head"], base_rev, head_rev)
     seconds = time.perf_counter() - started
     result = ReviewResult(
-        base_rev, head_rev, comparison.changes, unanalyzable, findings, cells.mode, seconds
+        base_rev, head_rev, comparison.changes, unanalyzable, findings, ctx.cells.mode, seconds
     )
     result.stats = _stats(result, comparison, extractor)
     return result
@@ -153,12 +152,16 @@ def _stats(result: ReviewResult, comparison: Comparison, extractor: Extractor) -
 
 
 def _compare(
-    base: list[ScannedFile], head: list[ScannedFile], extractor: Extractor, cache: ParseCache | None
+    base: list[ScannedFile],
+    head: list[ScannedFile],
+    extractor: Extractor,
+    cache: ParseCache | None,
+    seeds: frozenset[str],
 ) -> Comparison:
     """Diff the revisions, remembering whether each builds cleanly (for incremental runs)."""
     base_key, head_key = fileset_key(base), fileset_key(head)
     known = cache.get_fact(base_key) if cache else None
-    comparison = compare(base, head, extractor, base_error_free=known)
+    comparison = compare(base, head, extractor, base_error_free=known, seeds=seeds)
     if cache:
         cache.put_fact(base_key, comparison.base_error_free)
         cache.put_fact(head_key, comparison.head_error_free)
@@ -207,12 +210,12 @@ def _cells_context(repo: Path, base: Revision, head: Revision, config: Config) -
     return CellsContext.gitlab(lazy_catalogue(git.read_files(repo, head.sha, paths)), config.cells)
 
 
-def _changed_dictionary(base: Revision, head: Revision) -> frozenset[str]:
+def _changed_dictionary(base: Files, head: Files) -> frozenset[str]:
     """Tables whose dictionary file is new or different in the head."""
     return frozenset(
         PurePosixPath(path).stem
-        for path, blob in head.files.items()
-        if is_dictionary_path(path) and base.files.get(path) != blob
+        for path, blob in head.items()
+        if is_dictionary_path(path) and base.get(path) != blob
     )
 
 
