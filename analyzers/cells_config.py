@@ -168,9 +168,9 @@ def _claims(value: Any, source: str) -> tuple[Claim, ...]:
     if not isinstance(value, list):
         raise CellsConfigError(f"{source}: cells.claims must be a list")
     claims = []
-    for number, item in enumerate(value, 1):
+    for number, raw in enumerate(value, 1):
         where = f"cells.claims[{number}]"
-        item = _mapping(item, where, source)
+        item = _mapping(raw, where, source)
         if "table" not in item or "columns" not in item:
             raise CellsConfigError(f"{source}: {where} needs `table` and `columns`")
         columns = _strings(item["columns"], f"{where}.columns", source)
@@ -183,10 +183,9 @@ def _rule_settings(value: Any, source: str) -> tuple[RuleSetting, ...]:
     settings = []
     for code, setting in _mapping(value, "rules", source).items():
         items = setting if isinstance(setting, list) else [setting]
-        for item in items:
-            if isinstance(item, str):
-                item = {"severity": item}
-            item = _mapping(item, f"rules.{code}", source)
+        for raw in items:
+            entry = {"severity": raw} if isinstance(raw, str) else raw
+            item = _mapping(entry, f"rules.{code}", source)
             severity = item.get("severity")
             _choice(severity, SEVERITIES, f"rules.{code}.severity", source)
             settings.append(

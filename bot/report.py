@@ -63,7 +63,8 @@ def render_text(review: dict[str, Any]) -> str:
     findings, suppressed = review["findings"], review["suppressed"]
     errors = sum(1 for f in findings if f["severity"] == "error")
     lines = [
-        f"cellsbot review {review['base'][:12]}..{review['head'][:12]} ({review['cells_mode']} mode)",
+        f"cellsbot review {review['base'][:12]}..{review['head'][:12]} "
+        f"({review['cells_mode']} mode)",
         f"{_plural(len(findings), 'finding')} ({_plural(errors, 'error')}), "
         f"{len(suppressed)} suppressed; {_plural(len(changes), 'schema change')}, "
         f"{_plural(len(items), 'unanalyzable statement')} ({len(new_items)} new)",
@@ -102,8 +103,8 @@ def _findings(findings: list[dict[str, Any]]) -> list[str]:
             path = finding["path"]
             lines += ["", path]
         lines.append(
-            f"  {finding['line']:>6}  {finding['severity']:<7} {finding['rule']} {finding['name']}: "
-            f"{finding['message']}"
+            f"  {finding['line']:>6}  {finding['severity']:<7} "
+            f"{finding['rule']} {finding['name']}: {finding['message']}"
         )
         fix = finding["fix"]
         if fix and fix["text"]:

@@ -124,7 +124,7 @@ def review_range(
         unanalyzable=unanalyzable,
         dictionary_changed=changed_docs,
     )
-    findings = _findings(repo, ctx, config, scanned["head"], base_rev, head_rev)
+    findings = _findings(repo, ctx, config, scanned["head"], base=base_rev, head=head_rev)
     seconds = time.perf_counter() - started
     result = ReviewResult(
         base_rev, head_rev, comparison.changes, unanalyzable, findings, ctx.cells.mode, seconds
@@ -224,6 +224,7 @@ def _findings(
     ctx: RuleContext,
     config: Config,
     head_files: list[ScannedFile],
+    *,
     base: Revision,
     head: Revision,
 ) -> FindingSet:
@@ -233,7 +234,11 @@ def _findings(
     paths = {f.path for f in found} | {
         p for p, blob in head.files.items() if base.files.get(p) != blob
     }
-    sql = {file.source.path: file.source.text for file in head_files if file.source.path in paths}
+    sql = {  # most files have no suppression comment: skip them without scanning
+        file.source.path: file.source.text
+        for file in head_files
+        if file.source.path in paths and "cellsbot:" in file.source.text
+    }
     yaml_paths = [p for p in paths if is_dictionary_path(p) and p in head.files]
     suppressions: list[Suppression] = []
     warnings: list[Finding] = []

@@ -104,7 +104,8 @@ def test_sequences_in_cluster_wide_tables(everything_new):
 
 def test_foreign_keys_across_schemas(everything_new):
     crossing = _of(everything_new, "CELLS020", "merge_requests")
-    assert crossing and all("to users (gitlab_main_clusterwide)" in f.message for f in crossing)
+    assert crossing
+    assert all("to users (gitlab_main_clusterwide)" in f.message for f in crossing)
 
 
 def test_declared_plans_and_tracking_issues_satisfy_the_sharding_key_rule(everything_new):
@@ -140,7 +141,8 @@ def test_a_new_table_gets_its_sharding_key_inferred_from_a_real_parent(corpus, g
         "\nCREATE TABLE merge_request_reviews (\n    id bigint NOT NULL,\n"
         "    merge_request_id bigint NOT NULL,\n    summary text\n);\n"
         "\nALTER TABLE ONLY merge_request_reviews\n"
-        "    ADD CONSTRAINT fk_reviews_mr FOREIGN KEY (merge_request_id) REFERENCES merge_requests(id);\n"
+        "    ADD CONSTRAINT fk_reviews_mr FOREIGN KEY (merge_request_id) "
+        "REFERENCES merge_requests(id);\n"
     )
     findings = _review(gitlab_dump, head, cells, ["merge_request_reviews"])
     [finding] = [f for f in findings if f.rule == "CELLS002"]

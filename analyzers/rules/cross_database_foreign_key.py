@@ -36,16 +36,16 @@ class CrossDatabaseForeignKey(Rule):
     examples = (
         Example(
             "generic mode: a ci table references projects in main",
-            _PROJECTS
-            + "CREATE TABLE ci_runs (id bigint PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects);\n",
+            _PROJECTS + "CREATE TABLE ci_runs (id bigint PRIMARY KEY, "
+            "project_id bigint NOT NULL REFERENCES projects);\n",
             expect=("ci_runs",),
             base_sql=_PROJECTS,
             config=_CONFIG,
         ),
         Example(
             "generic mode: the same database",
-            _PROJECTS
-            + "CREATE TABLE issues (id bigint PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects);\n",
+            _PROJECTS + "CREATE TABLE issues (id bigint PRIMARY KEY, "
+            "project_id bigint NOT NULL REFERENCES projects);\n",
             base_sql=_PROJECTS,
             config=_CONFIG,
         ),
@@ -65,13 +65,16 @@ class CrossDatabaseForeignKey(Rule):
                 continue
             columns = change.details.get("columns") or []
             text = f"{bare(change.table or '')}:\n" + "".join(
-                f"  - table: {bare(target_name)}\n    column: {column}\n    on_delete: async_delete\n"
+                f"  - table: {bare(target_name)}\n"
+                f"    column: {column}\n"
+                "    on_delete: async_delete\n"
                 for column in columns
             )
             yield self.finding(
                 Location(change.path, change.line),
                 f"foreign key {change.name} from {change.table} ({source.database} database) to "
-                f"{target_name} ({target.database} database) cannot be enforced: use a loose foreign key",
+                f"{target_name} ({target.database} database) cannot be enforced: "
+                "use a loose foreign key",
                 table=change.table,
                 columns=tuple(columns),
                 fix=Fix("loose_foreign_key", text, None, "config/gitlab_loose_foreign_keys.yml"),

@@ -27,8 +27,8 @@ class CrossSchemaForeignKey(Rule):
     examples = (
         Example(
             "generic mode: a global table references a sharded one",
-            ORGANIZATIONS
-            + "CREATE TABLE plans (id bigint PRIMARY KEY, owner_id bigint REFERENCES organizations);\n",
+            ORGANIZATIONS + "CREATE TABLE plans (id bigint PRIMARY KEY, "
+            "owner_id bigint REFERENCES organizations);\n",
             expect=("plans",),
             config=GENERIC_CONFIG,
         ),
@@ -52,7 +52,8 @@ class CrossSchemaForeignKey(Rule):
             yield self.finding(
                 Location(change.path, change.line),
                 f"foreign key {change.name} from {change.table} ({source.group}) to "
-                f"{target.table} ({target.group}) crosses schemas that may not reference each other",
+                f"{target.table} ({target.group}) crosses schemas that may not reference "
+                "each other",
                 table=change.table,
                 columns=tuple(change.details.get("columns") or ()),
                 fix=Fix("text", self.remedy, None, self.remedy),

@@ -25,15 +25,15 @@ class NonBigintPrimaryKey(Rule):
     examples = (
         Example(
             "generic mode: serial (32-bit) primary key",
-            ORGANIZATIONS
-            + "CREATE TABLE tags (id serial PRIMARY KEY, organization_id bigint NOT NULL REFERENCES organizations);\n",
+            ORGANIZATIONS + "CREATE TABLE tags (id serial PRIMARY KEY, "
+            "organization_id bigint NOT NULL REFERENCES organizations);\n",
             expect=("tags",),
             config=GENERIC_CONFIG,
         ),
         Example(
             "generic mode: bigint primary key",
-            ORGANIZATIONS
-            + "CREATE TABLE tags (id bigserial PRIMARY KEY, organization_id bigint NOT NULL REFERENCES organizations);\n",
+            ORGANIZATIONS + "CREATE TABLE tags (id bigserial PRIMARY KEY, "
+            "organization_id bigint NOT NULL REFERENCES organizations);\n",
             config=GENERIC_CONFIG,
         ),
     )

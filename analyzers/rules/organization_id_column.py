@@ -1,4 +1,4 @@
-"""CELLS008: an organization_id column must be NOT NULL, without default, and reference organizations."""
+"""CELLS008: organization_id must be NOT NULL, without default, and reference organizations."""
 
 from __future__ import annotations
 
@@ -17,18 +17,24 @@ class OrganizationIdColumn(Rule):
     code = "CELLS008"
     name = "organization-id-column"
     severity = ERROR
-    summary = "An `organization_id` column is nullable, has a default, or does not reference organizations."
+    summary = (
+        "An `organization_id` column is nullable, has a default, or does not reference "
+        "organizations."
+    )
     rationale = (
         "`organization_id` is how rows are tied to an organization, in any table. A NULL or a "
         "default (usually the first organization) silently puts rows in the wrong cell; GitLab's "
         "sharding spec checks every such column."
     )
-    remedy = "Make it NOT NULL (or add a NOT NULL check), drop the default, and add a foreign key (or loose foreign key) to organizations."
+    remedy = (
+        "Make it NOT NULL (or add a NOT NULL check), drop the default, and add a foreign key "
+        "(or loose foreign key) to organizations."
+    )
     examples = (
         Example(
             "generic mode: a default of 1 and no foreign key",
-            ORGANIZATIONS
-            + "CREATE TABLE webhooks (id bigint PRIMARY KEY, organization_id bigint DEFAULT 1 NOT NULL);\n",
+            ORGANIZATIONS + "CREATE TABLE webhooks (id bigint PRIMARY KEY, "
+            "organization_id bigint DEFAULT 1 NOT NULL);\n",
             expect=("webhooks", "webhooks"),
             config=GENERIC_CONFIG,
         ),
@@ -68,7 +74,8 @@ class OrganizationIdColumn(Rule):
         if column.default is not None:
             yield self.finding(
                 column.location,
-                f"{table.name}.{COLUMN} has a default ({column.default}): rows would silently join that organization",
+                f"{table.name}.{COLUMN} has a default ({column.default}): "
+                "rows would silently join that organization",
                 table=table.name,
                 columns=(COLUMN,),
             )

@@ -20,7 +20,10 @@ class ShardingKeyNullable(Rule):
         "cannot be moved. GitLab accepts NOT NULL or a `CHECK (col IS NOT NULL)` constraint, and "
         "a `num_nonnulls(…)` check for keys of several columns."
     )
-    remedy = "Make the column NOT NULL, or add a NOT VALID check constraint and validate it after backfilling."
+    remedy = (
+        "Make the column NOT NULL, or add a NOT VALID check constraint and validate it after "
+        "backfilling."
+    )
     examples = (
         Example(
             "generic mode: a nullable organization_id",

@@ -20,7 +20,10 @@ class ShardingKeyOnCellLocalTable(Rule):
         "Cell-local data never moves between cells and cluster-wide data is on every cell: a "
         "sharding key there says the opposite, and GitLab's spec rejects it."
     )
-    remedy = "Move the table to an organization schema (e.g. gitlab_main_org), or remove the sharding key."
+    remedy = (
+        "Move the table to an organization schema (e.g. gitlab_main_org), or remove the "
+        "sharding key."
+    )
     examples = (
         Example(
             "a cell-local table with a sharding key",

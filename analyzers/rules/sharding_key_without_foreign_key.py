@@ -75,7 +75,10 @@ class ShardingKeyWithoutForeignKey(Rule):
 
 def _fix(ctx: RuleContext, table: str, column: str, root: str) -> Fix:
     if ctx.policy(table).database != ctx.policy(root).database:
-        text = f"{bare(table)}:\n  - table: {root}\n    column: {column}\n    on_delete: async_delete\n"
+        text = (
+            f"{bare(table)}:\n  - table: {root}\n    column: {column}\n"
+            "    on_delete: async_delete\n"
+        )
         return Fix(
             "loose_foreign_key",
             text,

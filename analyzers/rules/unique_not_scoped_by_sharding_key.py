@@ -54,8 +54,8 @@ class UniqueNotScopedByShardingKey(Rule):
         ),
         Example(
             "generic mode: a primary key on id alone",
-            ORGANIZATIONS
-            + "CREATE TABLE taxes (id bigint PRIMARY KEY, organization_id bigint NOT NULL REFERENCES organizations);\n",
+            ORGANIZATIONS + "CREATE TABLE taxes (id bigint PRIMARY KEY, "
+            "organization_id bigint NOT NULL REFERENCES organizations);\n",
             config=GENERIC_CONFIG,
         ),
     )
@@ -87,8 +87,9 @@ class UniqueNotScopedByShardingKey(Rule):
                 continue  # no sharding key to scope by: CELLS002
             yield self.finding(
                 _location(change),
-                f"{change.object.replace('_', ' ')} {change.name} makes ({', '.join(columns)}) unique "
-                f"within one cell only: it does not include the sharding key {', '.join(key)}",
+                f"{change.object.replace('_', ' ')} {change.name} makes "
+                f"({', '.join(columns)}) unique within one cell only: "
+                f"it does not include the sharding key {', '.join(key)}",
                 table=table_name,
                 columns=tuple(columns),
                 fix=_scoped(change, table_name, key, columns, where),
@@ -124,7 +125,10 @@ def _scoped(
     scoped = key + [c for c in columns if c not in key]
     name = f"index_{bare(table)}_on_{'_and_'.join(scoped)}"[:63]
     predicate = f" WHERE {where}" if where else ""
-    text = f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} USING btree ({', '.join(scoped)}){predicate};\n"
+    text = (
+        f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} "
+        f"USING btree ({', '.join(scoped)}){predicate};\n"
+    )
     if change.object == "index":
         text += f"DROP INDEX CONCURRENTLY {change.name};\n"
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from analyzers.config import (
@@ -377,3 +379,17 @@ def _matches(glob: str, path: str) -> bool:
 )
 def test_glob_semantics(glob: str, path: str, expected: bool) -> None:
     assert _matches(glob, path) is expected
+
+
+def test_the_documented_cells_example_is_valid():
+    """docs/configuration.md's complete example parses, with the values it shows."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = docs[docs.index("## The sharding model") :]
+    example = section[
+        section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml"))
+    ]
+    cells = parse_config(example).cells
+    assert cells.roots == {"organizations": "organization_id"}
+    assert cells.classes["cell_local"][0] == "schema_migrations"
+    assert cells.sharding_keys == {"wallet_transactions": {"wallet_org_id": "organizations"}}
+    assert [claim.table for claim in cells.claims] == ["users", "api_keys"]

@@ -35,7 +35,8 @@ def test_rule_example(code: str, number: int, request: pytest.FixtureRequest):
             rule.name,
             rule.severity,
         )
-        assert finding.path and finding.line > 0
+        assert finding.path
+        assert finding.line > 0
         assert finding.message
 
 
@@ -43,8 +44,11 @@ def test_rule_example(code: str, number: int, request: pytest.FixtureRequest):
 def test_every_rule_has_a_failing_and_a_passing_example_and_metadata(rule):
     assert any(e.expect for e in rule.examples)
     assert any(e.passes for e in rule.examples)
-    assert rule.summary and rule.rationale and rule.remedy
-    assert rule.name == rule.name.lower() and " " not in rule.name
+    assert rule.summary
+    assert rule.rationale
+    assert rule.remedy
+    assert rule.name == rule.name.lower()
+    assert " " not in rule.name
 
 
 def test_rule_pages_are_generated_and_current():
@@ -53,6 +57,6 @@ def test_rule_pages_are_generated_and_current():
     on_disk = {p.name: p.read_text() for p in folder.glob("*.md")}
     stale = sorted(name for name in expected if on_disk.get(name) != expected[name])
     extra = sorted(set(on_disk) - set(expected))
-    assert not stale and not extra, (
-        f"regenerate with `cellsbot rules --write-docs docs/rules`: {stale + extra}"
-    )
+    message = f"regenerate with `cellsbot rules --write-docs docs/rules`: {stale + extra}"
+    assert not stale, message
+    assert not extra, message
