@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from analyzers.reports import RuleInfo, to_code_quality, to_sarif
@@ -40,6 +39,8 @@ def rule_catalogue() -> list[RuleInfo]:
 
 
 def _version() -> str:
+    from importlib import metadata  # noqa: PLC0415 (only for SARIF; slow to import)
+
     try:
         return metadata.version("cellsbot")
     except metadata.PackageNotFoundError:
