@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from analyzers.cells_config import RuleSetting
 from analyzers.config import matches_any
 from analyzers.findings import OFF, Finding, FindingSet
 from analyzers.names import bare
 from analyzers.rules import ALL_RULES, Rule, RuleContext
-from analyzers.suppressions import Suppression, apply_suppressions
+
+if TYPE_CHECKING:
+    from analyzers.suppressions import Suppression
 
 
 def run_rules(
@@ -50,6 +53,13 @@ def suppress(
     settings: Iterable[RuleSetting] = (),
 ) -> FindingSet:
     """Apply suppressions; `extra` findings (about the suppressions) get severities too."""
+    suppressions = list(suppressions)
+    if not suppressions:  # the usual case: no need to load the suppression machinery
+        result = FindingSet(findings + _with_severities(list(extra), tuple(settings)))
+        result.findings.sort(key=_order)
+        return result
+    from analyzers.suppressions import apply_suppressions  # noqa: PLC0415
+
     result = apply_suppressions(
         findings + _with_severities(list(extra), tuple(settings)), list(suppressions)
     )

@@ -43,6 +43,15 @@ def resolve(repo: Path, revision: str) -> str:
         raise GitError(f"unknown revision {revision!r} in {repo}") from None
 
 
+def resolve_all(repo: Path, revisions: list[str]) -> list[str]:
+    """The commit SHAs of several revisions, in one git call (one per revision on error)."""
+    try:
+        output = _git(repo, "rev-parse", *(f"{revision}^{{commit}}" for revision in revisions))
+    except GitError:
+        return [resolve(repo, revision) for revision in revisions]  # says which one is unknown
+    return output.decode().split()
+
+
 def _is_repository(repo: Path) -> bool:
     try:
         _git(repo, "rev-parse", "--git-dir")
@@ -62,29 +71,19 @@ def list_files(repo: Path, commit: str) -> dict[str, str]:
     return files
 
 
-def read_files(repo: Path, commit: str, paths: list[str]) -> dict[str, str]:
-    """Contents of `paths` at `commit`, read by one `git cat-file --batch`."""
-    if not paths:
+def read_blobs(repo: Path, blobs: list[str]) -> dict[str, str]:
+    """Contents of blobs (ids from `list_files`), read by one `git cat-file --batch`."""
+    wanted = list(dict.fromkeys(blobs))
+    if not wanted:
         return {}
-    request = "".join(f"{commit}:{path}\n" for path in paths).encode()
-    output = _git(repo, "cat-file", "--batch", stdin=request)
-    files: dict[str, str] = {}
+    output = _git(repo, "cat-file", "--batch", stdin="".join(f"{b}\n" for b in wanted).encode())
+    texts: dict[str, str] = {}
     position = 0
-    for path in paths:
+    for blob in wanted:
         header_end = output.index(b"\n", position)
-        header = output[position:header_end].split()
-        if header[-1] == b"missing":
-            raise GitError(f"{path} is missing at {commit}")
-        size = int(header[2])
-        body = output[header_end + 1 : header_end + 1 + size]
-        files[path] = body.decode("utf-8", errors="replace")
+        size = int(output[position:header_end].split()[2])
+        texts[blob] = output[header_end + 1 : header_end + 1 + size].decode(
+            "utf-8", errors="replace"
+        )
         position = header_end + 1 + size + 1
-    return files
-
-
-def read_file(repo: Path, commit: str, path: str) -> str | None:
-    """One file at `commit`, or None when it does not exist there."""
-    try:
-        return read_files(repo, commit, [path])[path]
-    except GitError:
-        return None
+    return texts

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from analyzers.reports import RuleInfo, to_code_quality, to_sarif
-from analyzers.suppressions import RULE as SUPPRESSION_RULE
-from analyzers.suppressions import RULE_NAME as SUPPRESSION_RULE_NAME
-
 if TYPE_CHECKING:
+    from analyzers.reports import RuleInfo
     from bot.review import ReviewResult
 
 
@@ -18,8 +15,12 @@ def render(result: ReviewResult, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result.to_json(), indent=2) + "\n"
     if fmt == "codequality":
+        from analyzers.reports import to_code_quality  # noqa: PLC0415 (only for this format)
+
         return json.dumps(to_code_quality(result.findings.findings), indent=2) + "\n"
     if fmt == "sarif":
+        from analyzers.reports import to_sarif  # noqa: PLC0415 (only for this format)
+
         everything = result.findings.findings + result.findings.suppressed
         sarif = to_sarif(everything, rules=rule_catalogue(), tool_version=_version())
         return json.dumps(sarif, indent=2) + "\n"
@@ -27,7 +28,10 @@ def render(result: ReviewResult, fmt: str) -> str:
 
 
 def rule_catalogue() -> list[RuleInfo]:
+    from analyzers.reports import RuleInfo  # noqa: PLC0415
     from analyzers.rules import ALL_RULES  # noqa: PLC0415
+    from analyzers.suppressions import RULE as SUPPRESSION_RULE  # noqa: PLC0415
+    from analyzers.suppressions import RULE_NAME as SUPPRESSION_RULE_NAME  # noqa: PLC0415
 
     infos = [
         RuleInfo(r.code, r.name, r.summary, f"{r.rationale} {r.remedy}", r.severity)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzers.build import (
     BuildResult,
@@ -25,8 +25,10 @@ from analyzers.findings import ERROR, Finding, FindingSet
 from analyzers.gitlab import is_dictionary_path, is_gitlab_repository, lazy_catalogue, relevant_path
 from analyzers.incremental import Comparison, compare, fileset_key
 from analyzers.rules import RuleContext
-from analyzers.suppressions import Suppression, parse_sql_suppressions, parse_yaml_suppressions
 from bot import git
+
+if TYPE_CHECKING:
+    from analyzers.suppressions import Suppression
 
 JSON_VERSION = 1
 Progress = Callable[[str], None]  # receives a short status message
@@ -69,12 +71,13 @@ class ReviewResult:
         }
 
 
-def load_config(repo: Path, head_sha: str, config_path: Path | None) -> Config:
+def load_config(repo: Path, head: Files, config_path: Path | None) -> Config:
     """`--config FILE` if given, else `.cellsbot.yml` as the head revision has it, else defaults."""
     if config_path is not None:
         return parse_config(config_path.read_text(), source=str(config_path))
-    text = git.read_file(repo, head_sha, CONFIG_FILE)
-    return parse_config(text or "", source=f"{CONFIG_FILE} at {head_sha[:12]}")
+    blob = head.get(CONFIG_FILE)
+    text = git.read_blobs(repo, [blob])[blob] if blob else ""
+    return parse_config(text, source=f"{CONFIG_FILE} at the head revision")
 
 
 def review_range(
@@ -89,25 +92,25 @@ def review_range(
     """Build both revisions' schema models (each statement text parsed once), diff them and
     run the Cells rules on the difference."""
     started = time.perf_counter()
-    base_sha, head_sha = git.resolve(repo, base), git.resolve(repo, head)
-    config = load_config(repo, head_sha, config_path)
-    extractor = Extractor(cache)
+    base_sha, head_sha = git.resolve_all(repo, [base, head])
     files = {"base": git.list_files(repo, base_sha), "head": git.list_files(repo, head_sha)}
+    config = load_config(repo, files["head"], config_path)
+    selections = {label: select_files(files[label], config.schema).paths for label in files}
+    gitlab_paths = [p for p in files["head"] if relevant_path(p)]
+    texts = git.read_blobs(  # everything the review reads, in one git call
+        repo,
+        [files[label][path] for label, paths in selections.items() for path in paths]
+        + [files["head"][path] for path in gitlab_paths],
+    )
+    extractor = Extractor(cache)
     scanned = {}
-    for label, sha in (("base", base_sha), ("head", head_sha)):
+    for label in ("base", "head"):
         if progress:
             extractor.on_progress = lambda done, total, label=label: progress(
                 f"{label}: parsing statement {done} of {total}"
             )
-        scanned[label] = _scan(
-            repo,
-            sha,
-            files[label],
-            config=config,
-            extractor=extractor,
-            label=label,
-            progress=progress,
-        )
+        sources = [SourceFile(path, texts[files[label][path]]) for path in selections[label]]
+        scanned[label] = _scan(sources, extractor=extractor, label=label, progress=progress)
     changed_docs = _changed_dictionary(files["base"], files["head"])
     seeds = frozenset(f"t:{table}" for table in changed_docs)
     comparison = _compare(scanned["base"], scanned["head"], extractor, cache, seeds)
@@ -120,7 +123,7 @@ def review_range(
         head=comparison.head.schema,
         base=comparison.base.schema,
         changes=comparison.changes,
-        cells=_cells_context(repo, base_rev, head_rev, config),
+        cells=_cells_context(config, {p: texts[files["head"][p]] for p in gitlab_paths}),
         unanalyzable=unanalyzable,
         dictionary_changed=changed_docs,
     )
@@ -169,18 +172,8 @@ def _compare(
 
 
 def _scan(
-    repo: Path,
-    sha: str,
-    files: Files,
-    *,
-    config: Config,
-    extractor: Extractor,
-    label: str,
-    progress: Progress | None,
+    sources: list[SourceFile], *, extractor: Extractor, label: str, progress: Progress | None
 ) -> list[ScannedFile]:
-    selection = select_files(files, config.schema)
-    texts = git.read_files(repo, sha, selection.paths)
-    sources = [SourceFile(path, texts[path]) for path in selection.paths]
     numbers = {source.path: number for number, source in enumerate(sources, 1)}
 
     def on_file(path: str) -> None:
@@ -199,15 +192,14 @@ def _unanalyzable(base: Revision, head: Revision) -> list[tuple[UnanalyzableItem
     ]
 
 
-def _cells_context(repo: Path, base: Revision, head: Revision, config: Config) -> CellsContext:
+def _cells_context(config: Config, gitlab_files: dict[str, str]) -> CellsContext:
     """GitLab mode reads the head's dictionary and schema catalogue; generic mode the config."""
     mode = config.cells.mode
     if mode == "auto":
-        mode = "gitlab" if is_gitlab_repository(head.files) else "generic"
+        mode = "gitlab" if is_gitlab_repository(gitlab_files) else "generic"
     if mode == "generic":
         return CellsContext.generic(config.cells)
-    paths = [path for path in head.files if relevant_path(path)]
-    return CellsContext.gitlab(lazy_catalogue(git.read_files(repo, head.sha, paths)), config.cells)
+    return CellsContext.gitlab(lazy_catalogue(gitlab_files), config.cells)
 
 
 def _changed_dictionary(base: Files, head: Files) -> frozenset[str]:
@@ -240,14 +232,19 @@ def _findings(
         if file.source.path in paths and "cellsbot:" in file.source.text
     }
     yaml_paths = [p for p in paths if is_dictionary_path(p) and p in head.files]
+    if not sql and not yaml_paths:
+        return suppress(found, settings=config.cells.rules)
+    from analyzers.suppressions import parse_sql_suppressions, parse_yaml_suppressions  # noqa: PLC0415
+
     suppressions: list[Suppression] = []
     warnings: list[Finding] = []
     for path, text in sql.items():
         parsed, problems = parse_sql_suppressions(path, text)
         suppressions += parsed
         warnings += problems
-    for path, text in git.read_files(repo, head.sha, yaml_paths).items():
-        parsed, problems = parse_yaml_suppressions(path, text)
+    blobs = git.read_blobs(repo, [head.files[path] for path in yaml_paths])
+    for path in yaml_paths:
+        parsed, problems = parse_yaml_suppressions(path, blobs[head.files[path]])
         suppressions += parsed
         warnings += problems
     return suppress(found, suppressions=suppressions, extra=warnings, settings=config.cells.rules)
