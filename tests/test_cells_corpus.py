@@ -193,3 +193,10 @@ def test_lago_organization_id_without_foreign_key(lago):
         "coupons.organization_id has no foreign key or loose foreign key to organizations"
         in problems
     )
+
+
+def test_a_ci_table_reaches_projects_through_its_loose_foreign_key(everything_new):
+    # ci_build_report_results lives in the ci database: no foreign key to projects, only the
+    # loose foreign key in config/gitlab_loose_foreign_keys.yml
+    [finding] = _of(everything_new, "CELLS001", "ci_build_report_results")
+    assert "sharding_key:\n  project_id: projects\n" in finding.fix.text
