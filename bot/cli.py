@@ -56,6 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
     )
+    topology = commands.add_parser("topology", help="the bundled Topology Service")
+    topology_commands = topology.add_subparsers(dest="topology_command", required=True)
+    serve = topology_commands.add_parser(
+        "serve",
+        help="serve the Topology Service (PostgreSQL: CELLSBOT_DATABASE_URL, else embedded)",
+    )
+    serve.add_argument("--cluster", type=Path, required=True, help="the cluster file (TOML)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8070, help="port (default: 8070)")
+    api_docs = topology_commands.add_parser(
+        "api-docs", help="print the API reference (Markdown, from the OpenAPI document)"
+    )
+    api_docs.add_argument("--openapi", action="store_true", help="print the OpenAPI JSON instead")
     return parser
 
 
@@ -64,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "rules":
             return _rules(args.write_docs)
+        if args.command == "topology":
+            return _topology(args)
         if args.command == "demo":
             from bot.example import create_example  # noqa: PLC0415 (demo only)
 
@@ -77,6 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GitError, ConfigError, OSError) as error:
         print(f"cellsbot: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _topology(args: argparse.Namespace) -> int:
+    from topology import server  # noqa: PLC0415 (FastAPI and psycopg load only here)
+    from topology.cluster import ClusterError  # noqa: PLC0415
+
+    if args.topology_command == "api-docs":
+        sys.stdout.write(server.openapi_json() if args.openapi else server.api_reference())
+        return EXIT_OK
+    try:
+        server.serve(args.cluster, host=args.host, port=args.port)
+    except ClusterError as error:
+        print(f"cellsbot: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _rules(folder: Path | None) -> int:

@@ -1,0 +1,98 @@
+"""`cellsbot topology serve` and `cellsbot topology api-docs` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.topology.conftest import ADMIN_TOKEN, CLUSTER, TOKENS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cellsbot(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_serve_starts_the_service_from_a_cluster_file(tmp_path, fresh_database):
+    cluster = tmp_path / "cluster.toml"
+    cluster.write_text(CLUSTER)
+    port = free_port()
+    env = {"CELLSBOT_DATABASE_URL": fresh_database, "TEST_TOPOLOGY_ADMIN_TOKEN": ADMIN_TOKEN}
+    process = cellsbot("topology", "serve", "--cluster", str(cluster), "--port", str(port), env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the service did not become ready"
+            time.sleep(0.1)
+        cells = httpx.get(
+            f"{url}/v1/cells", headers={"Authorization": f"Bearer {TOKENS['router']}"}
+        )
+        assert [c["address"] for c in cells.json()["cells"]][:1] == ["cell-1.example.com:443"]
+        assert httpx.get(f"{url}/openapi.json").json()["paths"]["/v1/classify"]
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert TOKENS["router"] not in stderr
+
+
+def test_serve_refuses_a_bad_cluster_file(tmp_path):
+    cluster = tmp_path / "cluster.toml"
+    cluster.write_text(CLUSTER.replace('session_prefix = "cell2:"', 'session_prefix = "cell1:"'))
+    process = cellsbot(
+        "topology",
+        "serve",
+        "--cluster",
+        str(cluster),
+        env={"TEST_TOPOLOGY_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "cellsbot: error:" in stderr
+    assert "session_prefix 'cell1:'" in stderr
+    missing = cellsbot("topology", "serve", "--cluster", str(tmp_path / "nope.toml"))
+    _, stderr = missing.communicate(timeout=60)
+    assert missing.returncode == 2
+    assert "cannot read the cluster file" in stderr
+
+
+def test_api_docs_prints_the_openapi_document():
+    process = cellsbot("topology", "api-docs", "--openapi")
+    stdout, _ = process.communicate(timeout=60)
+    spec = json.loads(stdout)
+    assert set(spec["paths"]) >= {
+        "/v1/classify",
+        "/v1/cells",
+        "/v1/cells/{cell_id}",
+        "/v1/claims:beginUpdate",
+        "/v1/claims:commitUpdate",
+        "/v1/claims:rollbackUpdate",
+        "/v1/claims/leases",
+        "/v1/claims/records",
+        "/v1/claims/record",
+    }
+    assert "422" not in json.dumps(spec["paths"])  # errors are google.rpc.Status 4XX answers

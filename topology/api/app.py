@@ -1,0 +1,133 @@
+"""The Topology Service's FastAPI application: state, lifespan and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from psycopg_pool import AsyncConnectionPool
+
+from topology.api import errors, schemas
+from topology.api.auth import Authenticator
+from topology.cluster import Cell, Cluster, parse_cluster
+from topology.settings import TopologySettings
+from topology.storage import repository
+from topology.storage.database import embedded_url
+from topology.storage.migrate import apply_migrations
+
+
+@dataclass
+class CellDirectory:
+    """Cells kept in memory for `ttl` seconds: classify must not wait for the database."""
+
+    ttl: float
+    _cells: list[Cell] = field(default_factory=list)
+    _loaded: float = float("-inf")
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def cells(self, pool: AsyncConnectionPool) -> list[Cell]:
+        if time.monotonic() - self._loaded < self.ttl:
+            return self._cells
+        async with self._lock:
+            if time.monotonic() - self._loaded >= self.ttl:
+                async with pool.connection() as conn:
+                    self._cells = await repository.get_cells(conn)
+                self._loaded = time.monotonic()
+        return self._cells
+
+    def invalidate(self) -> None:
+        self._loaded = float("-inf")
+
+
+@dataclass
+class TopologyState:
+    settings: TopologySettings
+    cluster: Cluster
+    pool: AsyncConnectionPool
+    authenticator: Authenticator
+    directory: CellDirectory
+    database_url: str
+
+
+def create_app(
+    settings: TopologySettings | None = None, *, cluster: Cluster | None = None
+) -> FastAPI:
+    """The app; the cluster comes from `cluster` or from `settings.cluster_file`."""
+    settings = settings or TopologySettings()
+    if cluster is None:
+        if settings.cluster_file is None:
+            raise ValueError("no cluster: set CELLSBOT_CLUSTER_FILE or pass --cluster FILE")
+        cluster = parse_cluster(
+            settings.cluster_file.read_text(), source=str(settings.cluster_file)
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url or await asyncio.to_thread(embedded_url, settings.data_dir)
+        await asyncio.to_thread(apply_migrations, url)
+        pool = AsyncConnectionPool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, open=False
+        )
+        await pool.open(wait=True)
+        async with pool.connection() as conn:
+            await repository.sync_cluster(conn, cluster)
+        app.state.topology = TopologyState(
+            settings=settings,
+            cluster=cluster,
+            pool=pool,
+            authenticator=Authenticator(cluster.callers),
+            directory=CellDirectory(settings.cells_ttl),
+            database_url=url,
+        )
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="cellsbot Topology Service",
+        version="1",
+        summary="Cells, sequence ranges, lease-based claims and request classification.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    from topology.api.routes import admin, cells, claims, classify, health  # noqa: PLC0415
+
+    for module in (health, cells, claims, classify, admin):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, with our error answers (google.rpc.Status, never a 422) and the
+    bearer token every /v1 route needs."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    components = spec.setdefault("components", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(name, None)
+    components["schemas"]["Status"] = schemas.Status.model_json_schema(by_alias=True)
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    error = {
+        "description": "an error: google.rpc.Status with an ErrorInfo reason",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+    }
+    for path, methods in spec["paths"].items():
+        for operation in methods.values():
+            operation["responses"].pop("422", None)
+            if path.startswith("/v1"):
+                operation["security"] = [{"bearer": []}]
+                operation["responses"]["4XX"] = error
+    app.openapi_schema = spec
+    return spec
+
+
+def state(request: Request) -> TopologyState:
+    return request.app.state.topology

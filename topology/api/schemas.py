@@ -1,0 +1,244 @@
+"""JSON bodies of the REST API, mapped from GitLab's gRPC messages as a gRPC gateway maps them.
+
+As protojson does: field names in lowerCamelCase (snake_case is accepted on input), int64
+values as strings (numbers accepted on input), enums by name, bytes in base64, timestamps in
+RFC 3339, `types.v1.UUID` as `{"value": "…"}`.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def _int64_in(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
+
+
+def _bytes_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    return value
+
+
+Int64 = Annotated[int, BeforeValidator(_int64_in), PlainSerializer(str, return_type=str)]
+Bytes = Annotated[
+    bytes,
+    BeforeValidator(_bytes_in),
+    PlainSerializer(lambda v: base64.b64encode(v).decode(), return_type=str),
+]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda v: v.isoformat().replace("+00:00", "Z"), return_type=str),
+]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class UUID(Message):
+    value: str
+
+
+class SequenceRange(Message):
+    minval: Int64
+    maxval: Int64
+
+
+class CellInfo(Message):
+    id: Int64
+    address: str
+    session_prefix: str
+    sequence_range: SequenceRange | None = None  # deprecated single range, as GitLab keeps it
+    sequence_ranges: list[SequenceRange] = []
+    ring: int = 0  # extension: rollout order
+    state: str = "active"  # extension: active, draining, offline
+
+
+class GetCellsResponse(Message):
+    cells: list[CellInfo]
+
+
+class GetCellResponse(Message):
+    cell_info: CellInfo
+
+
+class Bucket(Message):
+    type: str
+    value: str
+
+
+class Subject(Message):
+    type: str = "UNSPECIFIED"
+    id: Int64 = 0
+
+
+class Source(Message):
+    type: str = "UNSPECIFIED"
+    rails_primary_key_id: Bytes = b""
+
+
+class Claim(Message):
+    """`types.v1.Claim`: exactly one of the fields is set."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    route: str | None = None
+    organization_path: str | None = None
+    redirect_route: str | None = None
+    username: str | None = None
+    email: str | None = None
+    project_id: Int64 | None = None
+    namespace_id: Int64 | None = None
+    gpg_key: str | None = None
+    ssh_key: str | None = None
+    user_id: Int64 | None = None
+    organization_id: Int64 | None = None
+    service_desk_custom_email: str | None = None
+    gpg_key_fingerprint: str | None = None
+    ssh_key_fingerprint: str | None = None
+    snippet_id: Int64 | None = None
+    pages_domain: str | None = None
+    pages_unique_domain: str | None = None
+
+    def only(self) -> tuple[str, str] | None:
+        """(field, value) of the one field set; None when none or several are."""
+        set_fields = [(k, v) for k, v in self.model_dump(exclude_none=True).items()]
+        if len(set_fields) != 1:
+            return None
+        field, value = set_fields[0]
+        return field, str(value)
+
+
+class Metadata(Message):
+    bucket: Bucket
+    subject: Subject = Subject()
+    source: Source = Source()
+    user_data: dict[str, Any] | None = None
+    claim: Claim | None = None
+
+
+class Record(Message):
+    uuid: UUID
+    metadata: Metadata
+    cell_id: Int64
+    status: str
+    lease_uuid: UUID | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class LeaseRecord(Message):
+    uuid: UUID
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class BeginUpdateRequest(Message):
+    create_records: list[Metadata] = []
+    destroy_records: list[Metadata] = []
+    cell_id: Int64
+
+
+class BeginUpdateResponse(Message):
+    cell_id: Int64
+    lease_uuid: UUID
+
+
+class LeaseRequest(Message):
+    """CommitUpdateRequest and RollbackUpdateRequest."""
+
+    cell_id: Int64
+    lease_uuid: UUID
+
+
+class Empty(Message):
+    pass
+
+
+class AnyCursor(Message):
+    """`google.protobuf.Any` holding an opaque page cursor."""
+
+    type_url: str = Field(
+        default="type.googleapis.com/cellsbot.topology.v1.LeaseCursor", alias="@type"
+    )
+    value: str
+
+
+class ListLeasesResponse(Message):
+    leases: list[LeaseRecord]
+    next: AnyCursor | None = None
+
+
+class ListRecordsResponse(Message):
+    records: list[Record]
+    truncated: bool
+
+
+class GetRecordResponse(Message):
+    record: Record
+    cell_info: CellInfo | None = None
+
+
+class ClassifyRequest(Message):
+    type: str = "UNSPECIFIED"  # FIRST_CELL, SESSION_PREFIX, CELL_ID
+    value: str = ""
+    claim: Claim | None = None
+
+
+class ProxyInfo(Message):
+    address: str
+
+
+class ClassifyResponse(Message):
+    action: str = "PROXY"
+    proxy: ProxyInfo
+
+
+class NewCellRequest(Message):
+    """Administration: register a cell; its first sequence range is allocated."""
+
+    id: Int64
+    address: str
+    session_prefix: str
+    ring: int = 0
+    state: str = "active"
+    range_size: Int64 | None = None
+
+
+class ExtendRangesRequest(Message):
+    size: Int64 | None = None
+
+
+class CellStateRequest(Message):
+    state: str | None = None
+    ring: int | None = None
+
+
+class ClaimType(Message):
+    name: str
+    number: int
+    builtin: bool = False
+    state: str = "active"  # proposed: registered, not usable in BeginUpdate yet
+
+
+class ClaimTypesResponse(Message):
+    claim_types: list[ClaimType]
+
+
+class RegisterClaimTypeRequest(Message):
+    name: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,62}$")
+    state: Literal["proposed", "active"] = "proposed"
+
+
+class Status(Message):
+    """`google.rpc.Status`: every error answer. `details` holds a `google.rpc.ErrorInfo` whose
+    `reason` clients can switch on (ALREADY_TAKEN, LEASED, WRONG_CELL, …)."""
+
+    code: int
+    message: str
+    details: list[dict[str, Any]] = []

