@@ -25,11 +25,11 @@ class Authenticator:
         if not authorization or not authorization.startswith("Bearer "):
             return None
         digest = _digest(authorization[len("Bearer ") :].strip())
-        found = self._callers.get(digest)
-        for known in self._callers:  # constant time whatever matches
+        found = None
+        for known, caller in self._callers.items():  # every digest, in constant time
             if hmac.compare_digest(known, digest):
-                return found
-        return None
+                found = caller
+        return found
 
 
 def _digest(token: str) -> bytes:

@@ -7,6 +7,9 @@ cell's state and ring, and custom claim types.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, Request, Response
 from psycopg import AsyncConnection, errors
 
@@ -26,6 +29,7 @@ from topology.storage import repository
 from topology.storage.database import in_transaction
 
 router = APIRouter(prefix="/v1", tags=["administration"])
+T = TypeVar("T")
 
 
 @router.post(
@@ -147,7 +151,7 @@ async def drop_claim_type(name: str, request: Request, caller: CallerDep) -> sch
 # helpers -----------------------------------------------------------------------------------
 
 
-async def _admin_write(request: Request, work):
+async def _admin_write(request: Request, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run a change to the cells; invalid clusters are 400s; the cell directory is refreshed."""
     try:
         result = await in_transaction(state(request).pool, work)

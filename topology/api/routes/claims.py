@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from topology.api.errors import (
     NOT_FOUND,
     ApiError,
 )
+from topology.cluster import Caller
 from topology.domain import claims as rules
 from topology.domain.catalogue import CLAIM_FIELDS
 from topology.storage import repository
@@ -92,7 +94,12 @@ async def rollback_update(
     return schemas.Empty()
 
 
-async def _finish(body: schemas.LeaseRequest, request: Request, caller, apply) -> None:
+async def _finish(
+    body: schemas.LeaseRequest,
+    request: Request,
+    caller: Caller,
+    apply: Callable[[AsyncConnection, uuid.UUID], Awaitable[None]],
+) -> None:
     require_cell(caller, body.cell_id)
     lease_uuid = _uuid(body.lease_uuid.value, "leaseUuid")
 
