@@ -11,6 +11,7 @@ ClaimConflict (a TopologyError) for BeginUpdate's ALREADY_TAKEN, LEASED, NOT_OWN
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,11 @@ class ClaimConflict(TopologyError):
     @property
     def retryable(self) -> bool:
         return self.reason == "LEASED"
+
+    @property
+    def claims(self) -> list[str]:
+        """The claims at fault, as "BUCKET_TYPE:value"."""
+        return json.loads(self.metadata.get("claims", "[]"))
 
 
 @dataclass(frozen=True, slots=True)

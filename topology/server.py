@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,10 @@ def serve(cluster_file: Path, *, host: str, port: int) -> None:
         raise ClusterError(f"cannot read the cluster file: {error}") from error
     cluster = parse_cluster(text, source=str(cluster_file))
     settings = TopologySettings(cluster_file=cluster_file)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # uvicorn shuts down gracefully on SIGTERM and then raises it again; exit through Python
+    # then, so that exit handlers run (they stop an embedded PostgreSQL)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     uvicorn.run(create_app(settings, cluster=cluster), host=host, port=port, log_level="info")
 
 
@@ -47,9 +54,10 @@ def api_reference() -> str:
         "The running service publishes the same document at `/openapi.json`.",
         "",
         "Bodies are JSON as protojson writes GitLab's messages: lowerCamelCase field names",
-        "(snake_case accepted on input), int64 as strings, bytes as base64, enums by name.",
-        "Every request but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` of a",
-        "caller in the cluster file. Errors are `google.rpc.Status` bodies:",
+        "(snake_case accepted on input), int64 as strings (numbers accepted on input, although",
+        "the tables below say `integer`), bytes as base64, enums by name. Every `/v1` request",
+        "needs `Authorization: Bearer <token>` of a caller in the cluster file; `/healthz`,",
+        "`/readyz`, `/openapi.json` and `/docs` need none. Errors are `google.rpc.Status` bodies:",
         '`{"code": <gRPC code>, "message": "…", "details": [{"@type": "…ErrorInfo",',
         '"reason": "…"}]}`; switch on the `reason`.',
         "",

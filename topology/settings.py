@@ -23,3 +23,5 @@ class TopologySettings(BaseSettings):
     classify_negative_max_age: int = 10
     #: seconds a replica serves cells from memory before reading them again
     cells_ttl: float = 1.0
+    #: seconds a replica remembers the owner of a claim it classified (0: always ask PostgreSQL)
+    claim_owner_ttl: float = 1.0

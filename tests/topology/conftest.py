@@ -76,32 +76,41 @@ TOKENS = {
 }
 
 
-def cluster() -> Cluster:
+def cluster(text: str = CLUSTER) -> Cluster:
     return parse_cluster(
-        CLUSTER, source="test-cluster.toml", environ={"TEST_TOPOLOGY_ADMIN_TOKEN": ADMIN_TOKEN}
+        text, source="test-cluster.toml", environ={"TEST_TOPOLOGY_ADMIN_TOKEN": ADMIN_TOKEN}
     )
 
 
 class RunningServer:
     """uvicorn serving the app in a background thread, until stop()."""
 
-    def __init__(self, database_url: str, *, settings: dict | None = None) -> None:
+    def __init__(
+        self, database_url: str | None, *, settings: dict | None = None, cluster_text: str = CLUSTER
+    ) -> None:
         app = create_app(
-            TopologySettings(database_url=database_url, **(settings or {})), cluster=cluster()
+            TopologySettings(database_url=database_url, **(settings or {})),
+            cluster=cluster(cluster_text),
         )
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
+        self.exit_code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Topology Service did not start")
+                self.socket.close()
+                raise RuntimeError(f"the Topology Service did not start (exit {self.exit_code})")
             time.sleep(0.02)
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.socket])
+        except SystemExit as exit:  # uvicorn exits when the app's start-up fails
+            self.exit_code = exit.code
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 
+import psycopg
 import pytest
 
-from topology.client import Claim, ClaimConflict, TopologyError
+from tests.topology.conftest import CLUSTER, TOKENS, RunningServer, cluster
+from topology.client import Claim, ClaimConflict, TopologyClient, TopologyError
+from topology.cluster import ClusterError
+from topology.storage import repository
 
 NEXT_FREE = 1_200_000_000_000  # after cell 3's range in the test cluster
 
@@ -141,3 +146,51 @@ def test_claim_types_catalogue_and_registry(topology):
     with pytest.raises(TopologyError) as bad_name:
         admin.register_claim_type("lower-case")
     assert bad_name.value.status == 400
+
+
+def test_a_replica_sees_a_cell_another_replica_added_at_once(topology):
+    other = RunningServer(topology.database_url, settings={"cells_ttl": 3600})
+    try:
+        with TopologyClient(other.url, TOKENS["router"]) as router:
+            assert router.classify("FIRST_CELL") == "cell-1.example.com:443"  # caches the cells
+            admin = topology.client("admin")
+            admin.add_cell(4, "cell-4.example.com:443", "cell4:")
+            admin.commit_update(4, admin.begin_update(4, creates=[Claim("ROUTES", "on-four")]))
+            assert router.classify(claim={"route": "on-four"}) == "cell-4.example.com:443"
+    finally:
+        other.stop()
+
+
+def test_start_up_refuses_a_file_that_clashes_with_stored_cells(topology):
+    topology.client("admin").add_cell(4, "cell-4:443", "cell4:")  # 1.2e12 .. 1.3e12 - 1
+    topology.server.stop()
+    clashing = CLUSTER.replace("maxval = 1199999999999", "maxval = 1250000000000")
+    with pytest.raises(RuntimeError, match="did not start"):
+        RunningServer(topology.database_url, cluster_text=clashing)
+    with pytest.raises(
+        ClusterError, match=r"1100000000000\.\.1250000000000 of cells\[2\] \(id 3\) overlaps"
+    ):
+        sync(topology.database_url, clashing)
+    shrunk = CLUSTER.replace("maxval = 1199999999999", "maxval = 1150000000000")
+    with pytest.raises(ClusterError, match="cannot shrink"):
+        sync(topology.database_url, shrunk)
+    topology.server = RunningServer(topology.database_url)
+    assert [c.id for c in topology.client("admin").get_cells()] == [1, 2, 3, 4]
+
+
+def sync(database_url: str, text: str) -> None:
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            await repository.sync_cluster(conn, cluster(text))
+
+    asyncio.run(run())
+
+
+def test_start_up_lets_a_range_grow(topology):
+    topology.server.stop()
+    grown = CLUSTER.replace("maxval = 1199999999999", "maxval = 1199999999999999")
+    topology.server = RunningServer(topology.database_url, cluster_text=grown)
+    three = topology.client("admin").get_cell(3)
+    assert [(r.minval, r.maxval) for r in three.sequence_ranges] == [
+        (1_100_000_000_000, 1_199_999_999_999_999)
+    ]

@@ -101,3 +101,9 @@ def test_tokens_are_never_logged(topology, caplog):
     assert TOKENS["router"] not in text
     assert "wrong-token-0123456789" not in text
     assert TOKENS["admin"] not in repr(topology.server.server.config.app.state.topology.cluster)
+
+
+def test_the_bearer_scheme_is_case_insensitive(topology):
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        headers = {"Authorization": f"{scheme} {TOKENS['router']}"}
+        assert call(topology, "GET", "/v1/cells", None, headers).status_code == 200

@@ -108,7 +108,7 @@ def test_a_create_conflicts_whatever_the_lease_state(topology):
     assert leased_error.value.reason == "LEASED"
     assert leased_error.value.retryable
     assert leased_error.value.retry_after == 1
-    assert leased_error.value.metadata == {"claims": "USERNAMES:frank"}
+    assert leased_error.value.claims == ["USERNAMES:frank"]
 
     one.commit_update(1, leased)
     with pytest.raises(ClaimConflict) as taken:
@@ -416,3 +416,33 @@ def test_malformed_requests_are_400_never_500(topology, path, body):
 def test_malformed_list_queries_are_400(topology, query):
     response = topology.client("admin")._http.get("/v1/claims/records", params=query)
     assert response.status_code == 400, response.text
+
+
+def test_user_data_is_kept_as_given(topology):
+    cell = topology.client("cell1")
+    user_data = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "hi"}
+    body = {
+        "cellId": "1",
+        "createRecords": [{"bucket": {"type": "ROUTES", "value": "kept"}, "userData": user_data}],
+    }
+    lease = cell._http.post("/v1/claims:beginUpdate", json=body).json()["leaseUuid"]["value"]
+    cell.commit_update(1, lease)
+    record = topology.client("admin")._http.get(
+        "/v1/claims/record", params={"bucket.type": "ROUTES", "bucket.value": "kept"}
+    )
+    assert record.json()["record"]["metadata"]["userData"] == user_data
+
+
+def test_draining_cells_only_destroy_and_offline_cells_write_nothing(topology):
+    admin, cell = topology.client("admin"), topology.client("cell2")
+    cell.commit_update(2, cell.begin_update(2, creates=[user("stays"), user("goes")]))
+    admin.update_cell(2, state="draining")
+    with pytest.raises(ClaimConflict) as draining:
+        cell.begin_update(2, creates=[user("new-on-draining")])
+    assert (draining.value.status, draining.value.reason) == (400, "CELL_UNAVAILABLE")
+    assert "cell 2 is draining" in draining.value.message
+    cell.commit_update(2, cell.begin_update(2, destroys=[user("goes")]))
+    admin.update_cell(2, state="offline")
+    with pytest.raises(ClaimConflict, match="cell 2 is offline"):
+        cell.begin_update(2, destroys=[user("stays")])
+    assert statuses(topology.database_url) == {("USERNAMES", "stays"): (2, "ACTIVE")}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from topology.client import Claim
+from tests.topology.conftest import TOKENS, RunningServer
+from topology.client import Claim, TopologyClient, TopologyError
 
 
 def classify(topology, body):
@@ -95,3 +98,19 @@ def test_first_cell_skips_offline_cells_and_sees_admin_changes(topology):
     assert topology.client("router").classify("FIRST_CELL") == "cell-2.example.com:443"
     admin.update_cell(1, state="active")
     assert topology.client("router").classify("FIRST_CELL") == "cell-1.example.com:443"
+
+
+def test_another_replica_forgets_a_removed_claim_within_its_owner_ttl(topology):
+    other = RunningServer(topology.database_url, settings={"claim_owner_ttl": 0.3})
+    try:
+        with TopologyClient(other.url, TOKENS["router"]) as router:
+            cell = topology.client("cell1")
+            cell.commit_update(1, cell.begin_update(1, creates=[Claim("ROUTES", "moving")]))
+            assert router.classify(claim={"route": "moving"}) == "cell-1.example.com:443"
+            cell.commit_update(1, cell.begin_update(1, destroys=[Claim("ROUTES", "moving")]))
+            time.sleep(0.35)
+            with pytest.raises(TopologyError) as gone:
+                router.classify(claim={"route": "moving"})
+            assert gone.value.status == 404
+    finally:
+        other.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from topology.api import errors, schemas
 from topology.api.auth import Authenticator
+from topology.api.bodies import BODY_MODELS
 from topology.cluster import Cell, Cluster, parse_cluster
 from topology.settings import TopologySettings
 from topology.storage import repository
@@ -40,8 +41,47 @@ class CellDirectory:
                 self._loaded = time.monotonic()
         return self._cells
 
+    async def cell(self, pool: AsyncConnectionPool, cell_id: int) -> Cell | None:
+        """One cell; a cell this replica has not seen yet (added through another replica) is
+        looked up in the database at once rather than after `ttl`."""
+        found = next((c for c in await self.cells(pool) if c.id == cell_id), None)
+        if found is None:
+            self.invalidate()
+            found = next((c for c in await self.cells(pool) if c.id == cell_id), None)
+        return found
+
     def invalidate(self) -> None:
         self._loaded = float("-inf")
+
+
+@dataclass
+class OwnerCache:
+    """Claim owners this replica looked up in the last `ttl` seconds (classify's hot path).
+
+    Only found owners are kept, so a claim is routable as soon as it is leased. A claim this
+    replica destroys or rolls back is forgotten at once; one that another replica removes may
+    be answered with its old owner for up to `ttl` seconds, well within the `Cache-Control`
+    lifetime that routers are told anyway."""
+
+    ttl: float
+    size: int = 100_000
+    _owners: dict[object, tuple[int, float]] = field(default_factory=dict)
+
+    async def owner(self, key: object, lookup: Callable[[], Awaitable[int | None]]) -> int | None:
+        now = time.monotonic()
+        cached = self._owners.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        owner = await lookup()
+        if owner is not None and self.ttl > 0:
+            if len(self._owners) >= self.size:
+                self._owners.clear()
+            self._owners[key] = (owner, now + self.ttl)
+        return owner
+
+    def forget(self, keys: Iterable[object]) -> None:
+        for key in keys:
+            self._owners.pop(key, None)
 
 
 @dataclass
@@ -51,6 +91,7 @@ class TopologyState:
     pool: AsyncConnectionPool
     authenticator: Authenticator
     directory: CellDirectory
+    owners: OwnerCache
     database_url: str
 
 
@@ -70,11 +111,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.database_url or await asyncio.to_thread(embedded_url, settings.data_dir)
         await asyncio.to_thread(apply_migrations, url)
-        pool = AsyncConnectionPool(
-            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, open=False
+        pool = AsyncConnectionPool(  # autocommit: a read is one round trip, not three;
+            url,  # writes open their transaction explicitly (in_transaction)
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            kwargs={"autocommit": True},
+            open=False,
         )
         await pool.open(wait=True)
-        async with pool.connection() as conn:
+        async with pool.connection() as conn, conn.transaction():
             await repository.sync_cluster(conn, cluster)
         app.state.topology = TopologyState(
             settings=settings,
@@ -82,6 +127,7 @@ def create_app(
             pool=pool,
             authenticator=Authenticator(cluster.callers),
             directory=CellDirectory(settings.cells_ttl),
+            owners=OwnerCache(settings.claim_owner_ttl),
             database_url=url,
         )
         try:
@@ -98,7 +144,7 @@ def create_app(
     errors.install(app)
     from topology.api.routes import admin, cells, claims, classify, health  # noqa: PLC0415
 
-    for module in (health, cells, claims, classify, admin):
+    for module in (classify, health, cells, claims, admin):  # the hot route matches first
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -113,7 +159,10 @@ def _openapi(app: FastAPI) -> dict:
     components = spec.setdefault("components", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(name, None)
-    components["schemas"]["Status"] = schemas.Status.model_json_schema(by_alias=True)
+    for model in (schemas.Status, *BODY_MODELS):  # in no route's signature
+        found = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        components["schemas"].update(found.pop("$defs", {}))
+        components["schemas"][model.__name__] = found
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     error = {
         "description": "an error: google.rpc.Status with an ErrorInfo reason",

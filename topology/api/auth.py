@@ -22,9 +22,10 @@ class Authenticator:
         self._callers = {_digest(caller.token): caller for caller in callers}
 
     def caller(self, authorization: str | None) -> Caller | None:
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = _digest(authorization[len("Bearer ") :].strip())
+        digest = _digest(token.strip())
         found = None
         for known, caller in self._callers.items():  # every digest, in constant time
             if hmac.compare_digest(known, digest):
@@ -36,7 +37,8 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def authenticated(request: Request) -> Caller:
+async def authenticated(request: Request) -> Caller:
+    # async: a plain function would run in FastAPI's thread pool, on every request
     caller = request.app.state.topology.authenticator.caller(request.headers.get("authorization"))
     if caller is None:
         raise ApiError(

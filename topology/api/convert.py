@@ -28,6 +28,7 @@ def record(row: ClaimRecord) -> schemas.Record:
             type=row.source_type or "UNSPECIFIED", rails_primary_key_id=row.source_id or b""
         ),
         claim=schemas.Claim(**row.claim) if row.claim else None,
+        user_data=row.user_data,
     )
     return schemas.Record(
         uuid=schemas.UUID(value=str(row.uuid)),

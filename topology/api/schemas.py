@@ -118,7 +118,7 @@ class Metadata(Message):
     bucket: Bucket
     subject: Subject = Subject()
     source: Source = Source()
-    user_data: dict[str, Any] | None = None
+    user_data: dict[str, Any] | None = None  # google.protobuf.Any as JSON, kept as given
     claim: Claim | None = None
 
 

@@ -14,6 +14,8 @@ LEASED = "LEASED"  # temporary: another update holds the claim; try again later
 INVALID_BATCH = "INVALID_BATCH"  # the request itself is wrong
 NOT_FOUND = "NOT_FOUND"  # a destroy of a claim that does not exist
 NOT_OWNER = "NOT_OWNER"  # a destroy of another cell's claim
+CELL_NOT_FOUND = "CELL_NOT_FOUND"  # the batch names a cell the cluster does not have
+CELL_UNAVAILABLE = "CELL_UNAVAILABLE"  # offline: no writes; draining: no new claims
 MAX_VALUE_LENGTH = 1024  # as GitLab's STRING(1024) bucket_value
 
 
@@ -74,12 +76,33 @@ def batch_problems(
     return problems
 
 
+def cell_problem(cell_id: int, state: str | None, creating: bool) -> Conflict | None:
+    """Whether the cell may write claims: an offline cell may not; a draining cell (being
+    emptied) may destroy its claims but not create new ones."""
+    where = ClaimKey("", "")
+    if state is None:
+        return Conflict(where, CELL_NOT_FOUND, f"no cell {cell_id}")
+    if state == "offline" or (state == "draining" and creating):
+        return Conflict(where, CELL_UNAVAILABLE, f"cell {cell_id} is {state}")
+    return None
+
+
 def conflict_error(conflicts: list[Conflict]) -> ClaimConflict:
     """One error for a failed batch; the most permanent reason wins (taken, then leased)."""
-    order = [INVALID_BATCH, ALREADY_TAKEN, NOT_OWNER, NOT_FOUND, LEASED]
+    order = [
+        CELL_NOT_FOUND,
+        CELL_UNAVAILABLE,
+        INVALID_BATCH,
+        ALREADY_TAKEN,
+        NOT_OWNER,
+        NOT_FOUND,
+        LEASED,
+    ]
     reason = min((c.reason for c in conflicts), key=order.index)
     keys = ", ".join(str(c.key) for c in conflicts if c.reason == reason)
     messages = {
+        CELL_NOT_FOUND: "unknown cell",
+        CELL_UNAVAILABLE: "the cell may not write these claims",
         INVALID_BATCH: "invalid batch",
         ALREADY_TAKEN: "already taken",
         NOT_OWNER: "claimed by another cell",

@@ -15,6 +15,7 @@ from topology.cluster import (
     MIN_NEW_RANGE,
     Cell,
     Cluster,
+    ClusterError,
     SequenceRange,
     next_range,
     validate_cells,
@@ -28,6 +29,7 @@ from topology.domain.claims import (
     ClaimKey,
     Conflict,
     batch_problems,
+    cell_problem,
     conflict_error,
 )
 
@@ -42,6 +44,7 @@ class ClaimInput:
     source_type: str | None = None
     source_id: bytes | None = None
     claim: dict[str, Any] | None = None
+    user_data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class ClaimRecord:
     source_type: str | None
     source_id: bytes | None
     claim: dict[str, Any] | None
+    user_data: dict[str, Any] | None
     cell_id: int
     status: str
     lease_uuid: uuid.UUID | None
@@ -73,7 +77,7 @@ _CLAIM_TYPES_LOCK = 0x636C61696D  # "claim": serializes the numbering of custom 
 _CELLS_LOCK = 0x72616E6765  # "range": serializes the allocation of sequence ranges
 _CLAIM_COLUMNS = (
     "uuid, bucket_type, bucket_value, subject_type, subject_id, source_type, source_id, claim, "
-    "cell_id, status, lease_uuid, created_at, updated_at"
+    "user_data, cell_id, status, lease_uuid, created_at, updated_at"
 )
 
 # cells -------------------------------------------------------------------------------------
@@ -113,10 +117,24 @@ async def upsert_cell(conn: AsyncConnection, cell: Cell) -> None:
         await add_range(conn, cell.id, sequence)
 
 
+def _merge_ranges(stored: Cell | None, cell: Cell) -> tuple[SequenceRange, ...]:
+    ranges = {r.minval: r for r in stored.sequence_ranges} if stored else {}
+    for sequence in cell.sequence_ranges:
+        old = ranges.get(sequence.minval)
+        if old and sequence.maxval < old.maxval:
+            raise ClusterError(
+                f"cell {cell.id}: range {old.minval}..{old.maxval} cannot shrink to "
+                f"..{sequence.maxval}: its ids may be in use"
+            )
+        ranges[sequence.minval] = sequence
+    return tuple(sorted(ranges.values(), key=lambda r: r.minval))
+
+
 async def add_range(conn: AsyncConnection, cell_id: int, sequence: SequenceRange) -> None:
     await conn.execute(
         "INSERT INTO sequence_ranges (cell_id, minval, maxval) VALUES (%s, %s, %s) "
-        "ON CONFLICT (cell_id, minval) DO NOTHING",
+        "ON CONFLICT (cell_id, minval) DO UPDATE SET maxval = GREATEST("
+        "sequence_ranges.maxval, EXCLUDED.maxval)",
         (cell_id, sequence.minval, sequence.maxval),
     )
 
@@ -154,9 +172,19 @@ async def update_cell(
 
 
 async def sync_cluster(conn: AsyncConnection, cluster: Cluster) -> None:
-    """Bring the stored cells in line with the cluster file; seed the claim-type catalogue."""
+    """Bring the stored cells in line with the cluster file; seed the claim-type catalogue.
+
+    The file wins for the cells it lists (address, prefix, ring, state; a range's maxval may
+    grow). Ranges are never removed or shrunk, since their ids may be in use, and cells added
+    through the API stay; the whole is validated as one cluster (ClusterError)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CELLS_LOCK,))
+    stored = {cell.id: cell for cell in await get_cells(conn)}
+    merged = {**stored}
     for cell in cluster.cells:
-        await upsert_cell(conn, cell)
+        merged[cell.id] = replace(cell, sequence_ranges=_merge_ranges(stored.get(cell.id), cell))
+    validate_cells(list(merged.values()), source="the cluster file and the stored cells")
+    for cell in cluster.cells:
+        await upsert_cell(conn, merged[cell.id])
     for name, number in BUCKET_TYPES.items():
         await conn.execute(
             "INSERT INTO claim_types (name, number, builtin) VALUES (%s, %s, true) "
@@ -234,11 +262,15 @@ async def begin_update(
     LEASE_DESTROYING. Raises ClaimConflict (the caller rolls the transaction back)."""
     keys = [c.key for c in creates]
     cursor = await conn.execute(
-        "SELECT name FROM claim_types WHERE state = 'active' AND name = ANY(%s)",
-        (sorted({k.bucket_type for k in keys + destroys}),),
+        "SELECT (SELECT state FROM cells WHERE id = %s), "
+        "array(SELECT name FROM claim_types WHERE state = 'active' AND name = ANY(%s))",
+        (cell_id, sorted({k.bucket_type for k in keys + destroys})),
     )
-    known = {row[0] for row in await cursor.fetchall()}
-    problems = batch_problems(keys, destroys, known)
+    cell_state, known = await cursor.fetchone()
+    problem = cell_problem(cell_id, cell_state, bool(creates))
+    if problem:
+        raise conflict_error([problem])
+    problems = batch_problems(keys, destroys, set(known))
     if problems:
         raise conflict_error(problems)
     cursor = await conn.execute(
@@ -261,10 +293,11 @@ async def _create(
     ordered = sorted(creates, key=lambda c: (c.key.bucket_type, c.key.value))  # no deadlocks
     cursor = await conn.execute(
         "INSERT INTO claims (uuid, bucket_type, bucket_value, subject_type, subject_id, "
-        "source_type, source_id, claim, cell_id, status, lease_uuid) "
-        "SELECT gen_random_uuid(), t, v, st, sid, so, soid, cl, %s, 'LEASE_CREATING', %s "
+        "source_type, source_id, claim, user_data, cell_id, status, lease_uuid) "
+        "SELECT gen_random_uuid(), t, v, st, sid, so, soid, cl, ud, %s, 'LEASE_CREATING', %s "
         "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::bytea[], "
-        "%s::jsonb[]) WITH ORDINALITY AS batch (t, v, st, sid, so, soid, cl, n) ORDER BY n "
+        "%s::jsonb[], %s::jsonb[]) WITH ORDINALITY AS batch (t, v, st, sid, so, soid, cl, ud, n) "
+        "ORDER BY n "
         "ON CONFLICT (bucket_type, bucket_value) DO NOTHING RETURNING bucket_type, bucket_value",
         (
             lease.cell_id,
@@ -275,7 +308,8 @@ async def _create(
             [c.subject_id for c in ordered],
             [c.source_type for c in ordered],
             [c.source_id for c in ordered],
-            [Jsonb(c.claim) if c.claim is not None else None for c in ordered],
+            [_jsonb(c.claim) for c in ordered],
+            [_jsonb(c.user_data) for c in ordered],
         ),
     )
     inserted = {ClaimKey(*row) for row in await cursor.fetchall()}
@@ -293,6 +327,10 @@ async def _create(
             Conflict(key, reason, f"{key} is {'leased' if leased else 'taken'}{owner}")
         )
     return conflicts
+
+
+def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
 
 
 async def _destroy(
@@ -345,30 +383,40 @@ async def lease_cell(conn: AsyncConnection, lease_uuid: uuid.UUID) -> int | None
     return row[0] if row else None
 
 
-async def commit_update(conn: AsyncConnection, lease_uuid: uuid.UUID) -> None:
-    """Make a lease's creates active and its destroys final; a no-op for an unknown lease."""
-    await conn.execute(
-        "DELETE FROM claims WHERE lease_uuid = %s AND status = 'LEASE_DESTROYING'", (lease_uuid,)
+async def commit_update(conn: AsyncConnection, lease_uuid: uuid.UUID) -> list[ClaimKey]:
+    """Make a lease's creates active and its destroys final; a no-op for an unknown lease.
+    Returns the claims that are gone now."""
+    cursor = await conn.execute(
+        "DELETE FROM claims WHERE lease_uuid = %s AND status = 'LEASE_DESTROYING' "
+        "RETURNING bucket_type, bucket_value",
+        (lease_uuid,),
     )
+    gone = [ClaimKey(*row) for row in await cursor.fetchall()]
     await conn.execute(
         "UPDATE claims SET lease_uuid = NULL, status = 'ACTIVE', updated_at = clock_timestamp() "
         "WHERE lease_uuid = %s AND status = 'LEASE_CREATING'",
         (lease_uuid,),
     )
     await conn.execute("DELETE FROM claim_leases WHERE uuid = %s", (lease_uuid,))
+    return gone
 
 
-async def rollback_update(conn: AsyncConnection, lease_uuid: uuid.UUID) -> None:
-    """Undo a lease: drop its creates, re-activate its destroys; a no-op for an unknown lease."""
-    await conn.execute(
-        "DELETE FROM claims WHERE lease_uuid = %s AND status = 'LEASE_CREATING'", (lease_uuid,)
+async def rollback_update(conn: AsyncConnection, lease_uuid: uuid.UUID) -> list[ClaimKey]:
+    """Undo a lease: drop its creates, re-activate its destroys; a no-op for an unknown lease.
+    Returns the claims that are gone now."""
+    cursor = await conn.execute(
+        "DELETE FROM claims WHERE lease_uuid = %s AND status = 'LEASE_CREATING' "
+        "RETURNING bucket_type, bucket_value",
+        (lease_uuid,),
     )
+    gone = [ClaimKey(*row) for row in await cursor.fetchall()]
     await conn.execute(
         "UPDATE claims SET lease_uuid = NULL, status = 'ACTIVE', updated_at = clock_timestamp() "
         "WHERE lease_uuid = %s AND status = 'LEASE_DESTROYING'",
         (lease_uuid,),
     )
     await conn.execute("DELETE FROM claim_leases WHERE uuid = %s", (lease_uuid,))
+    return gone
 
 
 # claims: reads -----------------------------------------------------------------------------

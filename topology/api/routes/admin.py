@@ -7,6 +7,7 @@ cell's state and ring, and custom claim types.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,12 +25,13 @@ from topology.api.errors import (
     NOT_FOUND,
     ApiError,
 )
-from topology.cluster import STATES, Cell, ClusterError
+from topology.cluster import STATES, Caller, Cell, ClusterError
 from topology.storage import repository
 from topology.storage.database import in_transaction
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @router.post(
@@ -48,7 +50,7 @@ async def add_cell(
             raise ApiError(ALREADY_EXISTS, f"cell {body.id} exists", reason="CELL_EXISTS")
         return await repository.add_cell(conn, cell, body.range_size)
 
-    added = await _admin_write(request, work)
+    added = await _admin_write(request, caller, work)
     return schemas.GetCellResponse(cell_info=cell_info(added))
 
 
@@ -66,7 +68,7 @@ async def extend_ranges(
     async def work(conn: AsyncConnection) -> Cell | None:
         return await repository.extend_ranges(conn, cell_id, body.size)
 
-    return _found(cell_id, await _admin_write(request, work))
+    return _found(cell_id, await _admin_write(request, caller, work))
 
 
 @router.patch(
@@ -85,7 +87,7 @@ async def update_cell(
     async def work(conn: AsyncConnection) -> Cell | None:
         return await repository.update_cell(conn, cell_id, state=body.state, ring=body.ring)
 
-    return _found(cell_id, await _admin_write(request, work))
+    return _found(cell_id, await _admin_write(request, caller, work))
 
 
 @router.get("/claimTypes", response_model=schemas.ClaimTypesResponse, response_model_by_alias=True)
@@ -96,7 +98,13 @@ async def claim_types(request: Request, caller: CallerDep) -> schemas.ClaimTypes
     return schemas.ClaimTypesResponse(claim_types=[_claim_type(r) for r in rows])
 
 
-@router.post("/claimTypes", response_model=schemas.ClaimType, response_model_by_alias=True)
+@router.post(
+    "/claimTypes",
+    response_model=schemas.ClaimType,
+    response_model_by_alias=True,
+    status_code=201,
+    responses={200: {"model": schemas.ClaimType, "description": "the name was registered already"}},
+)
 async def register_claim_type(
     body: schemas.RegisterClaimTypeRequest, request: Request, response: Response, caller: CallerDep
 ) -> schemas.ClaimType:
@@ -151,7 +159,9 @@ async def drop_claim_type(name: str, request: Request, caller: CallerDep) -> sch
 # helpers -----------------------------------------------------------------------------------
 
 
-async def _admin_write(request: Request, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+async def _admin_write(
+    request: Request, caller: Caller, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
     """Run a change to the cells; invalid clusters are 400s; the cell directory is refreshed."""
     try:
         result = await in_transaction(state(request).pool, work)
@@ -162,6 +172,7 @@ async def _admin_write(request: Request, work: Callable[[AsyncConnection], Await
             ALREADY_EXISTS, error.diag.message_detail or str(error), reason="CELL_EXISTS"
         ) from None
     state(request).directory.invalidate()
+    logger.info("%s changed the cells: %s %s", caller.name, request.method, request.url.path)
     return result
 
 

@@ -23,8 +23,7 @@ async def get_cells(request: Request, caller: CallerDep) -> schemas.GetCellsResp
 @router.get("/{cell_id}", response_model=schemas.GetCellResponse, response_model_by_alias=True)
 async def get_cell(cell_id: int, request: Request, caller: CallerDep) -> schemas.GetCellResponse:
     """One cell (any caller); 404 for an unknown id."""
-    cells = await state(request).directory.cells(state(request).pool)
-    cell = next((c for c in cells if c.id == cell_id), None)
+    cell = await state(request).directory.cell(state(request).pool, cell_id)
     if cell is None:
         raise ApiError(NOT_FOUND, f"no cell {cell_id}", reason="CELL_NOT_FOUND")
     return schemas.GetCellResponse(cell_info=cell_info(cell))

@@ -9,17 +9,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from psycopg import AsyncConnection, errors
+from fastapi import APIRouter, Query, Request, Response
+from psycopg import AsyncConnection
 
 from topology.api import schemas
 from topology.api.app import state
-from topology.api.auth import ADMIN, CallerDep, require, require_cell
+from topology.api.auth import ADMIN, CallerDep, authenticated, require, require_cell
+from topology.api.bodies import answer, body_of, parse
 from topology.api.convert import cell_info, lease, record
 from topology.api.errors import (
     ALREADY_EXISTS,
@@ -28,16 +30,18 @@ from topology.api.errors import (
     NOT_FOUND,
     ApiError,
 )
-from topology.cluster import Caller
 from topology.domain import claims as rules
 from topology.domain.catalogue import CLAIM_FIELDS
 from topology.storage import repository
 from topology.storage.database import in_transaction
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 MAX_PAGE = 1000
 RETRY_AFTER_SECONDS = 1
 _CONFLICT_STATUS = {
+    rules.CELL_NOT_FOUND: NOT_FOUND,
+    rules.CELL_UNAVAILABLE: FAILED_PRECONDITION,
     rules.INVALID_BATCH: INVALID_ARGUMENT,
     rules.ALREADY_TAKEN: ALREADY_EXISTS,
     rules.LEASED: FAILED_PRECONDITION,
@@ -47,16 +51,21 @@ _CONFLICT_STATUS = {
 
 
 @router.post(
-    ":beginUpdate", response_model=schemas.BeginUpdateResponse, response_model_by_alias=True
+    ":beginUpdate",
+    response_model=schemas.BeginUpdateResponse,
+    openapi_extra=body_of(schemas.BeginUpdateRequest),
 )
-async def begin_update(
-    body: schemas.BeginUpdateRequest, request: Request, caller: CallerDep
-) -> schemas.BeginUpdateResponse:
+async def begin_update(request: Request) -> Response:
     """Lease a batch of creates and destroys for one cell, all or nothing.
 
-    Conflicts: 409 `ALREADY_TAKEN` (permanent), 400 `LEASED` with `Retry-After` (another update
-    holds the claim), 400 `INVALID_BATCH`, 400 `NOT_OWNER`, 404 `CLAIM_NOT_FOUND` (a destroy).
+    Conflicts (the ErrorInfo `reason`; `metadata.claims` is a JSON list of the claims at fault):
+    409 `ALREADY_TAKEN` (permanent), 400 `LEASED` with `Retry-After` (another update holds the
+    claim: try again later), 400 `INVALID_BATCH`, 400 `NOT_OWNER` (a destroy of another cell's
+    claim), 404 `CLAIM_NOT_FOUND` (a destroy of nothing), 404 `CELL_NOT_FOUND`, 400
+    `CELL_UNAVAILABLE` (the cell is offline, or draining and the batch creates).
     """
+    caller = await authenticated(request)  # the hot path: no dependency injection (bodies.py)
+    body = await parse(request, schemas.BeginUpdateRequest)
     require_cell(caller, body.cell_id)
     creates = [_claim_input(m) for m in body.create_records]
     destroys = [rules.ClaimKey(m.bucket.type, m.bucket.value) for m in body.destroy_records]
@@ -67,55 +76,53 @@ async def begin_update(
     try:
         leased = await in_transaction(state(request).pool, work)
     except rules.ClaimConflict as conflict:
+        logger.info("%s: BeginUpdate for cell %s refused: %s", caller.name, body.cell_id, conflict)
         raise _conflict(conflict) from None
-    except errors.ForeignKeyViolation:
-        raise ApiError(NOT_FOUND, f"no cell {body.cell_id}", reason="CELL_NOT_FOUND") from None
-    return schemas.BeginUpdateResponse(
-        cell_id=body.cell_id, lease_uuid=schemas.UUID(value=str(leased.uuid))
-    )
+    lease_uuid = schemas.UUID(value=str(leased.uuid))
+    return answer(schemas.BeginUpdateResponse(cell_id=body.cell_id, lease_uuid=lease_uuid))
 
 
-@router.post(":commitUpdate", response_model=schemas.Empty, response_model_by_alias=True)
-async def commit_update(
-    body: schemas.LeaseRequest, request: Request, caller: CallerDep
-) -> schemas.Empty:
+@router.post(
+    ":commitUpdate", response_model=schemas.Empty, openapi_extra=body_of(schemas.LeaseRequest)
+)
+async def commit_update(request: Request) -> Response:
     """Make a lease final: its creates become ACTIVE, its destroys are deleted. Idempotent: a
     lease that is already committed or rolled back is a success."""
-    await _finish(body, request, caller, repository.commit_update)
-    return schemas.Empty()
+    return await _finish(request, repository.commit_update)
 
 
-@router.post(":rollbackUpdate", response_model=schemas.Empty, response_model_by_alias=True)
-async def rollback_update(
-    body: schemas.LeaseRequest, request: Request, caller: CallerDep
-) -> schemas.Empty:
+@router.post(
+    ":rollbackUpdate", response_model=schemas.Empty, openapi_extra=body_of(schemas.LeaseRequest)
+)
+async def rollback_update(request: Request) -> Response:
     """Undo a lease: its creates are deleted, its destroys are ACTIVE again. Idempotent."""
-    await _finish(body, request, caller, repository.rollback_update)
-    return schemas.Empty()
+    return await _finish(request, repository.rollback_update)
 
 
 async def _finish(
-    body: schemas.LeaseRequest,
     request: Request,
-    caller: Caller,
-    apply: Callable[[AsyncConnection, uuid.UUID], Awaitable[None]],
-) -> None:
+    apply: Callable[[AsyncConnection, uuid.UUID], Awaitable[list[rules.ClaimKey]]],
+) -> Response:
+    caller = await authenticated(request)
+    body = await parse(request, schemas.LeaseRequest)
     require_cell(caller, body.cell_id)
     lease_uuid = _uuid(body.lease_uuid.value, "leaseUuid")
 
-    async def work(conn: AsyncConnection) -> None:
+    async def work(conn: AsyncConnection) -> list[rules.ClaimKey]:
         holder = await repository.lease_cell(conn, lease_uuid)
         if holder is None:
-            return  # already committed or rolled back
+            return []  # already committed or rolled back
         if holder != body.cell_id:
             raise ApiError(
                 NOT_FOUND,
                 f"cell {body.cell_id} holds no lease {lease_uuid}",
                 reason="LEASE_NOT_FOUND",
             )
-        await apply(conn, lease_uuid)
+        return await apply(conn, lease_uuid)
 
-    await in_transaction(state(request).pool, work)
+    gone = await in_transaction(state(request).pool, work)
+    state(request).owners.forget(gone)
+    return answer(schemas.Empty())
 
 
 @router.get("/leases", response_model=schemas.ListLeasesResponse, response_model_by_alias=True)
@@ -178,16 +185,23 @@ async def list_records(
 
 
 @router.get("/record", response_model=schemas.GetRecordResponse, response_model_by_alias=True)
-async def get_record(request: Request, caller: CallerDep) -> schemas.GetRecordResponse:
-    """One claim by `bucket.type` and `bucket.value`, or by one `claim.<field>` (admin only)."""
+async def get_record(
+    request: Request,
+    caller: CallerDep,
+    *,
+    bucket_type: Annotated[str | None, Query(alias="bucket.type")] = None,
+    bucket_value: Annotated[str | None, Query(alias="bucket.value")] = None,
+) -> schemas.GetRecordResponse:
+    """One claim, by `bucket.type` and `bucket.value`, or by exactly one `claim.<field>` query
+    parameter instead (`claim.route=gitlab-org/gitlab`, `claim.username=root`, …), with the
+    owning cell (admin only)."""
     require(caller, ADMIN)
-    key = _record_key(dict(request.query_params))
+    key = _record_key(bucket_type, bucket_value, request.query_params)
     async with state(request).pool.connection() as conn:
         row = await repository.get_record(conn, key)
     if row is None:
         raise ApiError(NOT_FOUND, f"no claim {key}", reason="CLAIM_NOT_FOUND")
-    cells = await state(request).directory.cells(state(request).pool)
-    owner = next((c for c in cells if c.id == row.cell_id), None)
+    owner = await state(request).directory.cell(state(request).pool, row.cell_id)
     return schemas.GetRecordResponse(
         record=record(row), cell_info=cell_info(owner) if owner else None
     )
@@ -205,6 +219,7 @@ def _claim_input(metadata: schemas.Metadata) -> repository.ClaimInput:
         source_type=_enum(metadata.source.type),
         source_id=metadata.source.rails_primary_key_id or None,
         claim=claim or None,
+        user_data=metadata.user_data,
     )
 
 
@@ -222,16 +237,18 @@ def _conflict(conflict: rules.ClaimConflict) -> ApiError:
         _CONFLICT_STATUS[conflict.reason],
         conflict.message,
         reason=reason,
-        metadata={"claims": ",".join(keys)} if keys else {},
+        metadata={"claims": json.dumps(keys)} if keys else {},
         headers=headers,
     )
 
 
-def _record_key(params: dict[str, str]) -> rules.ClaimKey:
-    claims = {k.removeprefix("claim."): v for k, v in params.items() if k.startswith("claim.")}
-    if "bucket.type" in params and "bucket.value" in params and not claims:
-        return rules.ClaimKey(params["bucket.type"], params["bucket.value"])
-    if len(claims) == 1 and not any(k.startswith("bucket.") for k in params):
+def _record_key(
+    bucket_type: str | None, bucket_value: str | None, query: Mapping[str, str]
+) -> rules.ClaimKey:
+    claims = {k.removeprefix("claim."): v for k, v in query.items() if k.startswith("claim.")}
+    if bucket_type and bucket_value and not claims:
+        return rules.ClaimKey(bucket_type, bucket_value)
+    if len(claims) == 1 and bucket_type is None and bucket_value is None:
         ((field, value),) = claims.items()
         snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in field)
         if snake in CLAIM_FIELDS:

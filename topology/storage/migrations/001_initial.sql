@@ -47,6 +47,7 @@ CREATE TABLE claims (
     source_type text,
     source_id bytea,
     claim jsonb,
+    user_data jsonb,  -- google.protobuf.Any, kept as given
     cell_id bigint NOT NULL REFERENCES cells (id),
     status text NOT NULL CHECK (status IN ('ACTIVE', 'LEASE_CREATING', 'LEASE_DESTROYING')),
     lease_uuid uuid REFERENCES claim_leases (uuid),
