@@ -31,6 +31,19 @@ def cellsbot(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproc
     )
 
 
+def wait_ready(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the service did not become ready"
+        time.sleep(0.1)
+
+
 def test_serve_starts_the_service_from_a_cluster_file(tmp_path, fresh_database):
     cluster = tmp_path / "cluster.toml"
     cluster.write_text(CLUSTER)
@@ -39,16 +52,7 @@ def test_serve_starts_the_service_from_a_cluster_file(tmp_path, fresh_database):
     process = cellsbot("topology", "serve", "--cluster", str(cluster), "--port", str(port), env=env)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.1)
+        wait_ready(url, process)
         cells = httpx.get(
             f"{url}/v1/cells", headers={"Authorization": f"Bearer {TOKENS['router']}"}
         )
@@ -96,3 +100,36 @@ def test_api_docs_prints_the_openapi_document():
         "/v1/claims/record",
     }
     assert "422" not in json.dumps(spec["paths"])  # errors are google.rpc.Status 4XX answers
+
+
+def test_serve_on_embedded_postgresql_stops_it_on_sigterm(tmp_path):
+    cluster = tmp_path / "cluster.toml"
+    cluster.write_text(CLUSTER)
+    data = tmp_path / "pg"
+    port = free_port()
+    env = {
+        "CELLSBOT_DATABASE_URL": "",  # unset: the embedded default
+        "CELLSBOT_DATA_DIR": str(data),
+        "TEST_TOPOLOGY_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    process = cellsbot("topology", "serve", "--cluster", str(cluster), "--port", str(port), env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        assert process_alive(postmaster)
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    assert process.returncode == 143
+    deadline = time.monotonic() + 30
+    while process_alive(postmaster):
+        assert time.monotonic() < deadline, "the embedded PostgreSQL is still running"
+        time.sleep(0.1)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
