@@ -87,3 +87,19 @@ def read_blobs(repo: Path, blobs: list[str]) -> dict[str, str]:
         )
         position = header_end + 1 + size + 1
     return texts
+
+
+class GitSource:
+    """A local repository as a review's source of files (see bot.review.Source)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+
+    def resolve(self, revisions: list[str]) -> list[str]:
+        return resolve_all(self.repo, revisions)
+
+    def list_files(self, commit: str) -> dict[str, str]:
+        return list_files(self.repo, commit)
+
+    def read_blobs(self, blobs: list[str]) -> dict[str, str]:
+        return read_blobs(self.repo, blobs)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from analyzers.build import (
     BuildResult,
@@ -33,6 +33,23 @@ if TYPE_CHECKING:
 JSON_VERSION = 1
 Progress = Callable[[str], None]  # receives a short status message
 Files = dict[str, str]  # path -> blob id
+
+
+class Source(Protocol):
+    """Where a review reads its files: a local git repository (bot.git.GitSource) or a GitLab
+    project through its API. Blob ids are git's, so equal ids mean equal contents."""
+
+    def resolve(self, revisions: list[str]) -> list[str]:
+        """The commit SHAs the revisions name."""
+        ...
+
+    def list_files(self, commit: str) -> Files:
+        """The files of a commit the review may read: path -> blob id."""
+        ...
+
+    def read_blobs(self, blobs: list[str]) -> dict[str, str]:
+        """Blob id -> text, for blob ids `list_files` gave."""
+        ...
 
 
 @dataclass(slots=True)
@@ -71,12 +88,12 @@ class ReviewResult:
         }
 
 
-def load_config(repo: Path, head: Files, config_path: Path | None) -> Config:
+def load_config(source: Source, head: Files, config_path: Path | None) -> Config:
     """`--config FILE` if given, else `.cellsbot.yml` as the head revision has it, else defaults."""
     if config_path is not None:
         return parse_config(config_path.read_text(), source=str(config_path))
     blob = head.get(CONFIG_FILE)
-    text = git.read_blobs(repo, [blob])[blob] if blob else ""
+    text = source.read_blobs([blob])[blob] if blob else ""
     return parse_config(text, source=f"{CONFIG_FILE} at the head revision")
 
 
@@ -89,16 +106,30 @@ def review_range(
     cache: ParseCache | None = None,
     progress: Progress | None = None,
 ) -> ReviewResult:
+    """Review a range of a local git repository (`cellsbot review`)."""
+    return review(
+        git.GitSource(repo), base, head, config_path=config_path, cache=cache, progress=progress
+    )
+
+
+def review(
+    source: Source,
+    base: str,
+    head: str,
+    *,
+    config_path: Path | None = None,
+    cache: ParseCache | None = None,
+    progress: Progress | None = None,
+) -> ReviewResult:
     """Build both revisions' schema models (each statement text parsed once), diff them and
     run the Cells rules on the difference."""
     started = time.perf_counter()
-    base_sha, head_sha = git.resolve_all(repo, [base, head])
-    files = {"base": git.list_files(repo, base_sha), "head": git.list_files(repo, head_sha)}
-    config = load_config(repo, files["head"], config_path)
+    base_sha, head_sha = source.resolve([base, head])
+    files = {"base": source.list_files(base_sha), "head": source.list_files(head_sha)}
+    config = load_config(source, files["head"], config_path)
     selections = {label: select_files(files[label], config.schema).paths for label in files}
     gitlab_paths = [p for p in files["head"] if relevant_path(p)]
-    texts = git.read_blobs(  # everything the review reads, in one git call
-        repo,
+    texts = source.read_blobs(  # everything the review reads, in one call
         [files[label][path] for label, paths in selections.items() for path in paths]
         + [files["head"][path] for path in gitlab_paths],
     )
@@ -127,7 +158,7 @@ def review_range(
         unanalyzable=unanalyzable,
         dictionary_changed=changed_docs,
     )
-    findings = _findings(repo, ctx, config, scanned["head"], base=base_rev, head=head_rev)
+    findings = _findings(source, ctx, config, scanned["head"], base=base_rev, head=head_rev)
     seconds = time.perf_counter() - started
     result = ReviewResult(
         base_rev, head_rev, comparison.changes, unanalyzable, findings, ctx.cells.mode, seconds
@@ -212,7 +243,7 @@ def _changed_dictionary(base: Files, head: Files) -> frozenset[str]:
 
 
 def _findings(
-    repo: Path,
+    source: Source,
     ctx: RuleContext,
     config: Config,
     head_files: list[ScannedFile],
@@ -242,7 +273,7 @@ def _findings(
         parsed, problems = parse_sql_suppressions(path, text)
         suppressions += parsed
         warnings += problems
-    blobs = git.read_blobs(repo, [head.files[path] for path in yaml_paths])
+    blobs = source.read_blobs([head.files[path] for path in yaml_paths])
     for path in yaml_paths:
         parsed, problems = parse_yaml_suppressions(path, blobs[head.files[path]])
         suppressions += parsed
