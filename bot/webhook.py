@@ -1,0 +1,311 @@
+"""The review bot's GitLab webhook receiver: authenticate, decide, enqueue, answer.
+
+GitLab waits at most 10 s and counts slow or failed answers against the hook (4 in a row
+disable it for a while), so the receiver never analyses anything: it turns a delivery into a
+`ReviewJob`, hands it to `enqueue` and answers. Answers:
+
+- 202 `{"status": "queued", "job": …}`: a job was enqueued;
+- 200 `{"status": "ignored", "reason": …}` / `{"status": "duplicate"}`: nothing to do;
+- 400 / 422 / 413 / 401 `{"error": …, "detail": …}`: bad input, oversized, not GitLab;
+- 503: the job could not be enqueued (the only 5xx, so that GitLab delivers again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pydantic_core
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from bot.dedupe import Deduplicator, MemoryDeduplicator, RedisDeduplicator, dedupe_key
+from bot.events import HANDLED_EVENTS, Delivery, Ignored, PayloadError, ReviewJob, decide
+from bot.webhook_auth import TOKEN_HEADER, AuthError, WebhookAuth, decode_signing_key
+
+__all__ = [
+    "Deduplicator",
+    "MemoryDeduplicator",
+    "RedisDeduplicator",
+    "ReviewJob",
+    "WebhookError",
+    "WebhookSettings",
+    "create_webhook_app",
+]
+
+_log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/gitlab"
+MIB = 1 << 20
+_USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
+_CONTENT_LENGTH = re.compile(r"\d{1,19}")
+_MAX_ECHOED = 100  # characters of a sender's header value we repeat in an answer
+
+
+class WebhookSettings(BaseSettings):
+    """The receiver's settings, from the environment (CELLSBOT_…)."""
+
+    model_config = SettingsConfigDict(env_prefix="CELLSBOT_", env_ignore_empty=True, extra="ignore")
+
+    #: GitLab's secret token; comma-separated to accept the old and the new one while rotating
+    webhook_secret: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    #: Standard Webhooks signing token (`whsec_<base64>`); when set, signatures are required
+    webhook_signing_key: SecretStr | None = None
+    #: bytes; GitLab's merge request and note payloads are a few KiB
+    webhook_max_body: PositiveInt = MIB
+    #: seconds a signature's timestamp may be off (either way)
+    webhook_timestamp_tolerance: PositiveInt = 300
+    #: seconds `enqueue` may take before the delivery is answered 503 (GitLab waits 10 s)
+    webhook_enqueue_timeout: PositiveFloat = 5.0
+    #: the GitLab account the bot posts as: `@<bot_username> recheck`, and its notes are ignored
+    bot_username: str = "cellsbot"
+    #: seconds a delivery is remembered, so its redeliveries are dropped
+    dedupe_ttl: PositiveInt = 24 * 3600
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        """Comma-separated, "old,new" → ["old", "new"]; blanks are dropped later (a trailing
+        comma must not add an empty secret)."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [item.strip() if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _drop_blank_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [secret for secret in value if secret.get_secret_value().strip()]
+
+    @field_validator("webhook_signing_key")
+    @classmethod
+    def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key that cannot be decoded must stop the start, not fail every delivery."""
+        if value is not None:
+            decode_signing_key(value.get_secret_value())
+        return value
+
+    @field_validator("bot_username", mode="before")
+    @classmethod
+    def _normalize_username(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().removeprefix("@")
+            if not _USERNAME.fullmatch(value):
+                raise ValueError("bot_username is not a GitLab username")
+        return value
+
+    @model_validator(mode="after")
+    def _replays_stay_deduped(self) -> WebhookSettings:
+        """A signed delivery replayed within the timestamp tolerance is only caught by the
+        seen-set, so the seen-set must remember it at least that long."""
+        if self.dedupe_ttl < self.webhook_timestamp_tolerance:
+            raise ValueError("dedupe_ttl must be at least webhook_timestamp_tolerance")
+        return self
+
+    def signing_key_bytes(self) -> bytes | None:
+        key = self.webhook_signing_key
+        return decode_signing_key(key.get_secret_value()) if key is not None else None
+
+
+class WebhookError(Exception):
+    """An answer other than 2xx: `{"error": error, "detail": detail}` with `status`."""
+
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(f"{status} {error}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def create_webhook_app(
+    settings: WebhookSettings, enqueue: Callable[[ReviewJob], None], dedupe: Deduplicator
+) -> FastAPI:
+    """The receiver: `POST /webhooks/gitlab` and `GET /healthz`.
+
+    `enqueue` is called in a worker thread (it may block on a broker) with each job to run;
+    it must raise when the job was not accepted. Raises ValueError when neither a webhook
+    secret nor a signing key is configured: the receiver never runs open."""
+    auth = WebhookAuth(
+        [secret.get_secret_value() for secret in settings.webhook_secret],
+        settings.signing_key_bytes(),
+        tolerance=settings.webhook_timestamp_tolerance,
+    )
+    receiver = _Receiver(settings, auth, enqueue, dedupe)
+    app = FastAPI(
+        title="cellsbot GitLab webhook receiver",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    _install_errors(app)
+    app.add_api_route(WEBHOOK_PATH, receiver.receive, methods=["POST"])
+    app.add_api_route("/healthz", _healthz, methods=["GET"])
+    return app
+
+
+async def _healthz() -> dict[str, str]:
+    """The process is alive (the queue's health is the worker's business)."""
+    return {"status": "alive"}
+
+
+@dataclass
+class _Receiver:
+    settings: WebhookSettings
+    auth: WebhookAuth
+    enqueue: Callable[[ReviewJob], None]
+    dedupe: Deduplicator
+
+    async def receive(self, request: Request) -> JSONResponse:
+        """Authenticate (the token before reading anything), read at most the limit, verify
+        the signature, then decide and enqueue."""
+        headers = request.headers
+        self._authenticate(lambda: self.auth.check_token(headers.get(TOKEN_HEADER)), request)
+        body = await read_limited_body(request, self.settings.webhook_max_body)
+        self._authenticate(lambda: self.auth.check_signature(headers, body), request)
+        event = headers.get("x-gitlab-event", "").strip()
+        if not event:
+            raise WebhookError(400, "missing_event", "the X-Gitlab-Event header is missing")
+        if event not in HANDLED_EVENTS:
+            return _ignored(f"{event[:_MAX_ECHOED]!r} events are not handled")
+        delivery = Delivery(
+            event=event,
+            event_uuid=headers.get("x-gitlab-event-uuid") or None,
+            delivered_at=datetime.now(UTC),
+            bot_username=self.settings.bot_username,
+        )
+        try:
+            decision = decide(parse_json_object(body), delivery)
+        except PayloadError as error:
+            raise WebhookError(422, "invalid_payload", error.problems) from None
+        if isinstance(decision, Ignored):
+            _log.debug("ignored %s: %s", event, decision.reason)
+            return _ignored(decision.reason)
+        key = dedupe_key(
+            decision,
+            event,
+            idempotency_key=headers.get("idempotency-key"),
+            event_uuid=delivery.event_uuid,
+        )
+        return await self._enqueue_once(key, decision)
+
+    def _authenticate(self, check: Callable[[], None], request: Request) -> None:
+        try:
+            check()
+        except AuthError as error:
+            client = request.client.host if request.client else "?"
+            _log.warning("rejected a webhook delivery from %s: %s", client, error.reason)
+            raise WebhookError(401, "unauthorized", error.reason) from None
+
+    async def _enqueue_once(self, key: str, job: ReviewJob) -> JSONResponse:
+        """Claim the delivery, enqueue its job, and give the claim back when that fails so
+        GitLab's retry (after our 503) is not mistaken for a duplicate."""
+        try:
+            first = await asyncio.to_thread(self.dedupe.first_time, key, self.settings.dedupe_ttl)
+        except Exception:  # Redis down: GitLab must retry later, nothing was enqueued
+            _log.exception("the webhook seen-set is unavailable")
+            raise WebhookError(503, "unavailable", "cannot record the delivery; retry") from None
+        if not first:
+            _log.info("duplicate delivery of %s !%s (%s)", job.project_path, job.mr_iid, key)
+            return JSONResponse({"status": "duplicate"})
+        try:
+            async with asyncio.timeout(self.settings.webhook_enqueue_timeout):
+                await asyncio.to_thread(self.enqueue, job)
+        except Exception:  # the queue refused or hung: release, and let GitLab retry
+            _log.exception(
+                "could not enqueue %s job for %s !%s", job.kind, job.project_path, job.mr_iid
+            )
+            await self._release(key)
+            raise WebhookError(503, "unavailable", "cannot enqueue the job; retry") from None
+        _log.info(
+            "queued %s job for %s !%s at %s",
+            job.kind,
+            job.project_path,
+            job.mr_iid,
+            (job.head_sha or "-")[:12],
+        )
+        return JSONResponse({"status": "queued", "job": job.to_dict()}, status_code=202)
+
+    async def _release(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self.dedupe.release, key)
+        except Exception:  # the retry will be dropped as a duplicate until the key expires
+            _log.exception("could not release the seen-set key %s", key)
+
+
+def _ignored(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "ignored", "reason": reason})
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from
+    Content-Length before reading anything, else while counting the streamed chunks."""
+    lengths = set(request.headers.getlist("content-length"))
+    if len(lengths) > 1 or any(not _CONTENT_LENGTH.fullmatch(v.strip()) for v in lengths):
+        raise WebhookError(400, "bad_content_length", "invalid Content-Length header")
+    if lengths and int(lengths.pop()) > limit:
+        raise WebhookError(413, "payload_too_large", {"limit": limit})
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise WebhookError(413, "payload_too_large", {"limit": limit})
+    except ClientDisconnect:
+        raise WebhookError(400, "client_disconnected", "the body ended early") from None
+    return bytes(body)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object, or 400: not JSON (NaN, nesting deeper than 200, numbers out of range
+    included), or JSON that is not an object."""
+    try:
+        payload = pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as error:
+        raise WebhookError(400, "malformed_json", str(error)[:200]) from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "not_an_object", f"the body is a JSON {type(payload).__name__}")
+    return payload
+
+
+def _install_errors(app: FastAPI) -> None:
+    """Every answer that is not 2xx is `{"error": …, "detail": …}`, FastAPI's own included."""
+
+    @app.exception_handler(WebhookError)
+    async def webhook_error(request: Request, error: WebhookError) -> JSONResponse:
+        return JSONResponse({"error": error.error, "detail": error.detail}, error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()]
+        return JSONResponse({"error": "invalid_request", "detail": detail}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        names = {404: "not_found", 405: "method_not_allowed"}
+        name = names.get(error.status_code, "http_error")
+        return JSONResponse(
+            {"error": name, "detail": error.detail}, error.status_code, headers=error.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": "internal", "detail": None}, 500)
