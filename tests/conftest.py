@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_gitlab.fixtures import fake_gitlab, gitlab_repo  # noqa: F401 (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
 POSTGRES_URL = os.environ.get(

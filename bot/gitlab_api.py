@@ -1,0 +1,166 @@
+"""The bot's GitLab side, through python-gitlab: read a merge request and its files.
+
+Only what the analyzer needs is fetched: the MR's latest diff version (its SHAs and hunks, to
+place inline comments), the file list of both revisions (repository tree), and the blobs the
+review reads, each blob once per process (blob ids are content hashes, so a blob never changes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import gitlab
+
+from bot.positions import DiffRefs, FileDiff, diff_files
+
+PER_PAGE = 100
+
+
+class NotReady(Exception):
+    """GitLab has not computed the MR's diff yet (right after creation): try again shortly."""
+
+
+def connect(url: str, token: str, *, timeout: float = 10.0) -> gitlab.Gitlab:
+    """A client that retries GitLab's transient errors and honours its rate limits."""
+    return gitlab.Gitlab(
+        url,
+        private_token=token,
+        timeout=timeout,
+        retry_transient_errors=True,
+        per_page=PER_PAGE,
+        user_agent="cellsbot",
+    )
+
+
+class BlobCache:
+    """Blob id -> text, bounded by total size, shared by the reviews of one process."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, blob: str) -> str | None:
+        with self._lock:
+            text = self._texts.get(blob)
+            if text is not None:
+                self._texts.move_to_end(blob)
+            return text
+
+    def put(self, blob: str, text: str) -> None:
+        with self._lock:
+            if blob in self._texts:
+                return
+            self._texts[blob] = text
+            self._size += len(text)
+            while self._size > self.max_bytes and len(self._texts) > 1:
+                _, dropped = self._texts.popitem(last=False)
+                self._size -= len(dropped)
+
+
+class GitLabSource:
+    """A GitLab project as a review's source of files (bot.review.Source)."""
+
+    def __init__(
+        self,
+        gl: gitlab.Gitlab,
+        project_id: int,
+        *,
+        blobs: BlobCache | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.gl = gl
+        self.project_id = project_id
+        self.blobs = blobs or BlobCache()
+        self.workers = workers
+        self._trees: dict[str, dict[str, str]] = {}
+
+    def resolve(self, revisions: list[str]) -> list[str]:
+        return list(revisions)  # the MR's diff refs are commit SHAs already
+
+    def list_files(self, commit: str) -> dict[str, str]:
+        if commit not in self._trees:
+            entries = self.gl.http_list(
+                f"/projects/{self.project_id}/repository/tree",
+                ref=commit,
+                recursive=True,
+                iterator=True,
+                per_page=PER_PAGE,
+            )
+            self._trees[commit] = {e["path"]: e["id"] for e in entries if e["type"] == "blob"}
+        return self._trees[commit]
+
+    def read_blobs(self, blobs: list[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(blobs))
+        texts = {blob: self.blobs.get(blob) for blob in wanted}
+        missing = [blob for blob, text in texts.items() if text is None]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(missing))) as pool:
+                for blob, text in zip(missing, pool.map(self._fetch, missing), strict=True):
+                    self.blobs.put(blob, text)
+                    texts[blob] = text
+        return texts  # type: ignore[return-value]
+
+    def _fetch(self, blob: str) -> str:
+        response = self.gl.http_get(
+            f"/projects/{self.project_id}/repository/blobs/{blob}/raw", raw=True
+        )
+        return response.content.decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class MergeRequestSnapshot:
+    """What a review needs to know of an MR, as of its latest diff version."""
+
+    project_id: int
+    iid: int
+    web_url: str
+    project_url: str
+    state: str
+    draft: bool
+    labels: list[str]
+    refs: DiffRefs
+    files: dict[str, FileDiff] = field(default_factory=dict)
+    incomplete: bool = False  # GitLab cut the diff: some files are not shown inline
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Changed files whose diff GitLab did not show (collapsed, too large)."""
+        return sorted(path for path, diff in self.files.items() if not diff.readable)
+
+
+def read_merge_request(gl: gitlab.Gitlab, project_id: int, iid: int) -> MergeRequestSnapshot:
+    project = gl.projects.get(project_id, lazy=True)
+    mr = project.mergerequests.get(iid)
+    versions = mr.diffs.list(per_page=1, page=1)  # newest first
+    if versions:
+        latest = versions[0]
+        refs = DiffRefs(latest.base_commit_sha, latest.start_commit_sha, latest.head_commit_sha)
+    else:
+        found = mr.attributes.get("diff_refs") or {}
+        if not found.get("head_sha"):
+            raise NotReady(f"merge request !{iid} has no diff yet")
+        refs = DiffRefs(found["base_sha"], found["start_sha"], found["head_sha"])
+    entries = list(
+        gl.http_list(
+            f"/projects/{project_id}/merge_requests/{iid}/diffs", iterator=True, per_page=PER_PAGE
+        )
+    )
+    changes = str(mr.attributes.get("changes_count") or "")
+    web_url = mr.attributes.get("web_url", "")
+    return MergeRequestSnapshot(
+        project_id=project_id,
+        iid=iid,
+        web_url=web_url,
+        project_url=web_url.split("/-/merge_requests/")[0],
+        state=mr.attributes.get("state", "opened"),
+        draft=bool(mr.attributes.get("draft") or mr.attributes.get("work_in_progress")),
+        labels=list(mr.attributes.get("labels") or []),
+        refs=refs,
+        files=diff_files(entries),
+        incomplete=bool(mr.attributes.get("overflow")) or changes.endswith("+"),
+    )

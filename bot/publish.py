@@ -1,0 +1,192 @@
+"""Publish a review on a merge request: one summary note, one thread per finding, a commit
+status and labels — each found again and edited on the next run, never posted twice.
+
+Identity comes from hidden markers in the bodies (bot.render) and the bot's user id, not from
+local state, so a retried or concurrent run finds what an earlier one posted. Threads a human
+replied to are never deleted; a thread whose finding is gone is resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import gitlab
+from gitlab.exceptions import GitlabCreateError
+
+from analyzers.findings import Finding
+from bot import render
+from bot.gitlab_api import MergeRequestSnapshot
+from bot.positions import text_position
+from bot.review import ReviewResult
+
+logger = logging.getLogger(__name__)
+STATUS_NAME = "cellsbot"
+# a create that timed out may have happened: python-gitlab must not re-send it blindly; the
+# task's retry runs the whole publication again, which finds what was created by its marker
+NO_BLIND_RETRY = {"retry_transient_errors": False}
+
+
+@dataclass(slots=True)
+class Published:
+    """What a run did, for logs and tests."""
+
+    summary: str = ""  # created, updated or unchanged
+    created: list[str] = field(default_factory=list)  # finding keys of new threads
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    unplaced: list[Finding] = field(default_factory=list)
+    labels_added: set[str] = field(default_factory=set)
+    labels_removed: set[str] = field(default_factory=set)
+    status: str = ""
+
+
+class Publisher:
+    def __init__(
+        self,
+        gl: gitlab.Gitlab,
+        bot_user_id: int,
+        *,
+        labels: render.LabelConfig,
+        docs_url: str | None = None,
+    ) -> None:
+        self.gl = gl
+        self.bot_user_id = bot_user_id
+        self.labels = labels
+        self.docs_url = docs_url
+
+    def publish(self, mr: MergeRequestSnapshot, result: ReviewResult) -> Published:
+        project = self.gl.projects.get(mr.project_id, lazy=True)
+        merge_request = project.mergerequests.get(mr.iid, lazy=True)
+        done = Published()
+        self._threads(merge_request, mr, result, done)
+        self._summary(merge_request, mr, result, done)
+        self._status(project, mr, result, done)
+        self._labels(merge_request, mr, result, done)
+        return done
+
+    # threads ----------------------------------------------------------------------------------
+
+    def _threads(
+        self, merge_request: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+    ) -> None:
+        existing = self._our_threads(merge_request)
+        findings = result.findings.findings
+        current = dict(zip(render.finding_keys(findings), findings, strict=True))
+        for key, finding in current.items():
+            body = render.finding_thread(finding, docs_url=self.docs_url, key=key)
+            if key in existing:
+                discussion, note = existing[key]
+                if note["body"] != body:
+                    self._edit(merge_request, discussion["id"], note["id"], body)
+                    done.updated.append(key)
+                if note.get("resolved"):
+                    self._resolve(merge_request, discussion["id"], resolved=False)
+                    done.reopened.append(key)
+                continue
+            file = mr.files.get(finding.path)
+            position = text_position(mr.refs, file, finding.line) if file else None
+            if position is None:
+                done.unplaced.append(finding)
+                continue
+            try:
+                merge_request.discussions.create(
+                    {"body": body, "position": position}, **NO_BLIND_RETRY
+                )
+            except GitlabCreateError as error:
+                if error.response_code != 400:
+                    raise
+                logger.info("GitLab refused a position for %s: %s", key, error.error_message)
+                done.unplaced.append(finding)
+                continue
+            done.created.append(key)
+        for key, (discussion, note) in existing.items():
+            if key not in current and not note.get("resolved"):
+                self._resolve(merge_request, discussion["id"], resolved=True)
+                done.resolved.append(key)
+
+    def _our_threads(self, merge_request: Any) -> dict[str, tuple[dict, dict]]:
+        """Finding key -> (discussion, its first note), for the bot's own threads."""
+        found = {}
+        for discussion in merge_request.discussions.list(iterator=True):
+            notes = discussion.attributes.get("notes") or []
+            if not notes or notes[0]["author"]["id"] != self.bot_user_id:
+                continue
+            key = render.parse_marker(notes[0]["body"])
+            if key and key != "summary":
+                found[key] = (discussion.attributes, notes[0])
+        return found
+
+    def _edit(self, merge_request: Any, discussion_id: str, note_id: int, body: str) -> None:
+        discussion = merge_request.discussions.get(discussion_id, lazy=True)
+        note = discussion.notes.get(note_id, lazy=True)
+        note.body = body
+        note.save()
+
+    def _resolve(self, merge_request: Any, discussion_id: str, *, resolved: bool) -> None:
+        discussion = merge_request.discussions.get(discussion_id, lazy=True)
+        discussion.resolved = resolved
+        discussion.save()
+
+    # summary, status, labels --------------------------------------------------------------------
+
+    def _summary(
+        self, merge_request: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+    ) -> None:
+        body = render.summary_note(
+            result,
+            project_url=mr.project_url or None,
+            head_sha=mr.refs.head_sha,
+            unplaced=done.unplaced,
+            unreadable=mr.unreadable,
+            docs_url=self.docs_url,
+        )
+        for note in merge_request.notes.list(iterator=True, sort="asc", order_by="created_at"):
+            if (
+                note.author["id"] == self.bot_user_id
+                and render.parse_marker(note.body) == "summary"
+            ):
+                if note.body == body:
+                    done.summary = "unchanged"
+                else:
+                    note.body = body
+                    note.save()
+                    done.summary = "updated"
+                return
+        merge_request.notes.create({"body": body}, **NO_BLIND_RETRY)
+        done.summary = "created"
+
+    def _status(
+        self, project: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+    ) -> None:
+        state, description = render.commit_status(result)
+        done.status = state
+        commit = project.commits.get(mr.refs.head_sha, lazy=True)
+        latest = next(iter(commit.statuses.list(name=STATUS_NAME, iterator=True)), None)
+        if latest is not None and (latest.status, latest.description) == (state, description):
+            return  # posting it again would only add a "retried" copy
+        status = {"state": state, "name": STATUS_NAME, "description": description}
+        if mr.web_url:
+            status["target_url"] = mr.web_url
+        try:
+            commit.statuses.create(status)
+        except GitlabCreateError as error:  # GitLab refuses a transition to the same state
+            if error.response_code != 400:
+                raise
+            logger.info("status %s on %s kept: %s", state, mr.refs.head_sha, error.error_message)
+
+    def _labels(
+        self, merge_request: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+    ) -> None:
+        wanted = render.labels_for(result, self.labels)
+        add, remove = render.label_changes(set(mr.labels), wanted, self.labels.managed)
+        if add or remove:
+            update = {}
+            if add:
+                update["add_labels"] = ",".join(sorted(add))
+            if remove:
+                update["remove_labels"] = ",".join(sorted(remove))
+            merge_request.manager.update(merge_request.get_id(), update)
+        done.labels_added, done.labels_removed = set(add), set(remove)

@@ -1,0 +1,101 @@
+"""Reviewing a merge request on (fake) GitLab: what lands where, and what a re-run changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import render
+from bot.reviewer import NOT_OPEN, PUBLISHED, SUPERSEDED
+from tests.bot.merge_request import MergeRequestSetup
+
+
+@pytest.fixture
+def setup(fake_gitlab, tmp_path):
+    return MergeRequestSetup(fake_gitlab, tmp_path)
+
+
+def test_a_review_lands_as_one_summary_threads_on_the_lines_a_status_and_labels(setup):
+    outcome = setup.review(setup.head)
+    assert outcome.status == PUBLISHED
+    findings = outcome.result.findings.findings
+    assert {f.rule for f in findings} == {
+        "CELLS002",
+        "CELLS003",
+        "CELLS010",
+        "CELLS011",
+        "CELLS090",
+    }
+
+    summaries = [n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER)]
+    assert len(summaries) == 1
+    assert "CELLS010" in summaries[0]["body"]
+
+    threads = {
+        render.parse_marker(d["notes"][0]["body"]): d["notes"][0] for d in setup.bot_threads()
+    }
+    cells010 = next(f for f in findings if f.rule == "CELLS010")
+    note = threads[render.finding_key(cells010)]
+    assert note["position"]["new_path"] == "db/structure.sql"
+    assert note["position"]["new_line"] == 239 == cells010.line
+    placed = set(threads)
+    unplaced = {render.finding_key(f) for f in outcome.published.unplaced}
+    assert placed | unplaced == {render.finding_key(f) for f in findings}
+    assert not placed & unplaced
+
+    statuses = setup.fake.statuses(setup.project, setup.head)
+    assert [(s["name"], s["status"]) for s in statuses] == [("cellsbot", "failed")]
+    assert "cells::sharding-key-missing" in setup.fake.labels(setup.project, setup.iid)
+
+
+def test_a_second_run_changes_nothing_and_posts_nothing(setup):
+    setup.review(setup.head)
+    notes, threads = setup.bot_notes(), setup.bot_threads()
+    setup.fake.clear_log()
+    outcome = setup.review(setup.head)
+    assert outcome.published.summary == "unchanged"
+    assert outcome.published.created == []
+    assert setup.bot_notes() == notes
+    assert setup.bot_threads() == threads
+    writes = [
+        r
+        for r in setup.fake.request_log
+        if r.method in ("POST", "PUT", "DELETE") and "statuses" not in r.path
+    ]
+    assert writes == []
+
+
+def test_a_new_push_edits_the_summary_and_resolves_fixed_findings(setup):
+    setup.review(setup.head)
+    summary_id = next(
+        n["id"] for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER)
+    )
+    threads = setup.bot_threads()
+    human_thread = threads[0]
+    setup.fake.add_human_reply(setup.project, setup.iid, human_thread["id"], setup.human, "why?")
+
+    structure = (setup.repo.path / "db/structure.sql").read_text()
+    unique = "CREATE UNIQUE INDEX index_issue_user_mentions_on_note_id"
+    fixed = structure.replace(unique, unique.replace("UNIQUE ", ""))
+    assert fixed != structure
+    new_head = setup.repo.commit({"db/structure.sql": fixed}, "make the note index non-unique")
+    setup.fake.push(setup.project, setup.iid, new_head)
+
+    assert setup.review(setup.head).status == SUPERSEDED  # the old job stops before posting
+    outcome = setup.review(new_head)
+    assert outcome.status == PUBLISHED
+    assert "CELLS010" not in {f.rule for f in outcome.result.findings.findings}
+    summaries = [n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER)]
+    assert [n["id"] for n in summaries] == [summary_id]
+    assert "CELLS010" not in summaries[0]["body"]
+    after = {d["id"]: d for d in setup.bot_threads()}
+    assert human_thread["id"] in after  # never deleted
+    cells010 = [d for d in after.values() if "CELLS010" in d["notes"][0]["body"]]
+    assert cells010
+    assert all(d["notes"][0]["resolved"] for d in cells010)
+    assert setup.fake.statuses(setup.project, new_head)[-1]["status"] == "failed"  # others remain
+
+
+def test_a_closed_merge_request_is_not_reviewed(setup):
+    setup.fake.update_mr(setup.project, setup.iid, state="closed")
+    assert setup.review(setup.head).status == NOT_OPEN
+    assert setup.bot_notes() == []

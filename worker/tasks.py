@@ -1,0 +1,124 @@
+"""Celery tasks: thin wrappers that load inputs, call bot.reviewer, and decide retries.
+
+Retries: GitLab 5xx, 429 (after its Retry-After) and timeouts, with exponential backoff and
+jitter; never on other 4xx, which end the job in a logged, visible state (a failed commit
+status saying why) rather than a silent drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import gitlab
+import requests
+from celery import Task
+
+from bot.cache import SqliteParseCache, cache_dir
+from bot.gitlab_api import BlobCache, NotReady, connect
+from bot.publish import STATUS_NAME, Publisher
+from bot.render import LabelConfig, help_note
+from bot.reviewer import review_merge_request
+from bot.settings import BotSettings
+from worker.celery_app import app
+from worker.locks import LockBusy, merge_request_lock
+
+logger = logging.getLogger(__name__)
+MAX_RETRIES = 8
+LOCK_WAIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a worker process builds once and shares between its tasks."""
+
+    settings: BotSettings
+    gl: gitlab.Gitlab
+    publisher: Publisher
+    blobs: BlobCache
+
+
+@cache
+def runtime() -> Runtime:
+    settings = BotSettings()
+    if not settings.gitlab_token:
+        raise RuntimeError("CELLSBOT_GITLAB_TOKEN is not set: reviews cannot be posted")
+    gl = connect(settings.gitlab_url, settings.gitlab_token, timeout=settings.gitlab_timeout)
+    gl.auth()
+    publisher = Publisher(gl, gl.user.id, labels=LabelConfig(), docs_url=settings.docs_url)
+    return Runtime(settings, gl, publisher, BlobCache())
+
+
+@app.task(bind=True, name="cellsbot.review", max_retries=MAX_RETRIES)
+def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[str, Any]:
+    """Review one merge request at `head_sha` (None: its current head)."""
+    rt = runtime()
+    try:
+        with merge_request_lock(
+            key=f"{project_id}:{iid}",
+            redis_url=rt.settings.redis_url,
+            folder=rt.settings.data_dir / "locks",
+            timeout=rt.settings.review_lock_timeout,
+            wait=LOCK_WAIT,
+        ):
+            cache = SqliteParseCache(cache_dir())
+            try:
+                outcome = review_merge_request(
+                    rt.gl,
+                    rt.publisher,
+                    project_id=project_id,
+                    iid=iid,
+                    head_sha=head_sha,
+                    cache=cache,
+                    blobs=rt.blobs,
+                )
+            finally:
+                cache.close()
+    except (LockBusy, NotReady) as busy:
+        raise self.retry(exc=busy, countdown=_backoff(self.request.retries)) from busy
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    except gitlab.GitlabError as error:
+        code = error.response_code or 0
+        if code >= 500 or code == 429:
+            raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+        logger.error("review of %s!%s failed: %s %s", project_id, iid, code, error.error_message)
+        _report_failure(rt, project_id, head_sha, f"GitLab answered {code}")
+        return {"status": "failed", "reason": f"{code} {error.error_message}"}
+    return {"status": outcome.status, "head_sha": outcome.head_sha}
+
+
+def _backoff(retries: int) -> float:
+    """Exponential, capped at five minutes, with full jitter."""
+    return random.uniform(0, min(300.0, 2.0 * 2**retries))
+
+
+def _report_failure(rt: Runtime, project_id: int, head_sha: str | None, why: str) -> None:
+    if not head_sha:
+        return
+    try:
+        commit = rt.gl.projects.get(project_id, lazy=True).commits.get(head_sha, lazy=True)
+        commit.statuses.create(
+            {
+                "state": "failed",
+                "name": STATUS_NAME,
+                "description": f"cellsbot could not review: {why}",
+            }
+        )
+    except gitlab.GitlabError as error:  # the failure is logged already; this is a courtesy
+        logger.warning("could not set the failed status: %s", error)
+
+
+@app.task(bind=True, name="cellsbot.help", max_retries=MAX_RETRIES)
+def help_reply(self: Task, project_id: int, iid: int, bot_username: str) -> dict[str, Any]:
+    """Answer `@cellsbot help` with a note listing the commands."""
+    rt = runtime()
+    merge_request = rt.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
+    try:
+        merge_request.notes.create({"body": help_note(bot_username)})
+    except (requests.ConnectionError, requests.Timeout, gitlab.GitlabError) as error:
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    return {"status": "answered"}
