@@ -56,17 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-cache", action="store_true", help="parse everything; read and write no cache"
     )
-    topology = commands.add_parser("topology", help="the bundled Topology Service")
-    topology_commands = topology.add_subparsers(dest="topology_command", required=True)
-    serve = topology_commands.add_parser(
-        "serve",
-        help="serve the Topology Service (PostgreSQL: CELLSBOT_DATABASE_URL, else embedded)",
+    serve = commands.add_parser(
+        "serve", help="the webhook receiver, the Topology Service and a worker, in one command"
     )
-    serve.add_argument("--cluster", type=Path, required=True, help="the cluster file (TOML)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8070, help="port (default: 8070)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument(
+        "--cluster",
+        type=Path,
+        help="the Topology Service's cluster file (default: a generated one-cell cluster)",
+    )
+    topology = commands.add_parser("topology", help="the bundled Topology Service")
+    topology_commands = topology.add_subparsers(dest="topology_command", required=True)
+    topology_serve = topology_commands.add_parser(
+        "serve",
+        help="serve the Topology Service (PostgreSQL: CELLSBOT_DATABASE_URL, else embedded)",
+    )
+    topology_serve.add_argument(
+        "--cluster", type=Path, required=True, help="the cluster file (TOML)"
+    )
+    topology_serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    topology_serve.add_argument("--port", type=int, default=8070, help="port (default: 8070)")
     api_docs = topology_commands.add_parser(
         "api-docs", help="print the API reference (Markdown, from the OpenAPI document)"
     )
@@ -81,6 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args.write_docs)
         if args.command == "topology":
             return _topology(args)
+        if args.command == "serve":
+            from topology.cluster import ClusterError  # noqa: PLC0415
+            from worker.serve import serve  # noqa: PLC0415 (the service stack loads only here)
+
+            try:
+                serve(host=args.host, port=args.port, cluster_file=args.cluster)
+            except ClusterError as error:
+                print(f"cellsbot: error: {error}", file=sys.stderr)
+                return EXIT_USAGE
+            return EXIT_OK
         if args.command == "demo":
             from bot.example import create_example  # noqa: PLC0415 (demo only)
 

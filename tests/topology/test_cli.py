@@ -115,7 +115,7 @@ def test_serve_on_embedded_postgresql_stops_it_on_sigterm(tmp_path):
     process = cellsbot("topology", "serve", "--cluster", str(cluster), "--port", str(port), env=env)
     try:
         wait_ready(f"http://127.0.0.1:{port}", process)
-        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        postmaster = int((data / "topology-postgres" / "postmaster.pid").read_text().split()[0])
         assert process_alive(postmaster)
     finally:
         process.terminate()

@@ -54,7 +54,7 @@ def test_readyz_fails_when_the_database_is_gone(topology):
 
 
 def test_the_embedded_postgresql_default_keeps_claims_across_restarts(tmp_path):
-    settings = {"data_dir": tmp_path / "topology-postgres"}
+    settings = {"data_dir": tmp_path / "data"}
     server = RunningServer(None, settings=settings)
     try:
         with TopologyClient(server.url, TOKENS["cell1"]) as cell:

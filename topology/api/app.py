@@ -109,7 +109,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.database_url or await asyncio.to_thread(embedded_url, settings.data_dir)
+        url = settings.database_url or await asyncio.to_thread(embedded_url, settings.embedded_dir)
         await asyncio.to_thread(apply_migrations, url)
         pool = AsyncConnectionPool(  # autocommit: a read is one round trip, not three;
             url,  # writes open their transaction explicitly (in_transaction)
