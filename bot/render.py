@@ -56,7 +56,7 @@ STATUS_DESCRIPTION_LIMIT = 140
 SUGGESTION_KINDS = frozenset({"replace"})
 # what the bot answers to when mentioned (`@<bot> <command>`)
 COMMANDS = {
-    "review": "review the merge request's latest commit again",
+    "recheck": "review the merge request's latest commit again",
     "help": "show this message",
 }
 

@@ -228,3 +228,42 @@ def test_a_new_push_updates_the_same_note(bot):
     resolved = [d for d in setup.bot_threads() if "CELLS010" in d["notes"][0]["body"]]
     assert resolved
     assert all(d["notes"][0]["resolved"] for d in resolved)
+
+
+def comment(url: str, setup: MergeRequestSetup, text: str, note_id: int) -> httpx.Response:
+    payload = {
+        "object_kind": "note",
+        "event_type": "note",
+        "user": {"id": setup.human, "username": "alice"},
+        "project_id": setup.project,
+        "project": {"id": setup.project, "path_with_namespace": "acme/app"},
+        "object_attributes": {
+            "id": note_id,
+            "note": text,
+            "noteable_type": "MergeRequest",
+            "system": False,
+            "action": "create",
+            "author_id": setup.human,
+        },
+        "merge_request": {
+            "id": 900 + setup.iid,
+            "iid": setup.iid,
+            "target_branch": "main",
+            "state": "opened",
+            "last_commit": {"id": setup.head, "message": "schema change"},
+        },
+    }
+    headers = {"X-Gitlab-Token": SECRET, "X-Gitlab-Event": "Note Hook"}
+    return httpx.post(f"{url}/webhooks/gitlab", json=payload, headers=headers, timeout=10)
+
+
+def test_recheck_and_help_commands(bot):
+    setup, url = bot
+    assert comment(url, setup, "@cellsbot recheck please", 7001).status_code == 202
+    wait_for(lambda: setup.fake.statuses(setup.project, setup.head))
+    assert len(summaries(setup)) == 1
+    assert comment(url, setup, "@cellsbot help", 7002).status_code == 202
+    wait_for(
+        lambda: any("recheck" in n["body"] for n in setup.bot_notes() if n not in summaries(setup)),
+        what="the help note",
+    )

@@ -99,3 +99,21 @@ def test_a_closed_merge_request_is_not_reviewed(setup):
     setup.fake.update_mr(setup.project, setup.iid, state="closed")
     assert setup.review(setup.head).status == NOT_OPEN
     assert setup.bot_notes() == []
+
+
+def test_findings_in_a_diff_gitlab_does_not_show_go_into_the_summary(setup):
+    setup.fake.set_diff_flags(setup.project, setup.iid, "db/structure.sql", too_large=True)
+    outcome = setup.review(setup.head)
+    in_structure = [f for f in outcome.result.findings.findings if f.path == "db/structure.sql"]
+    assert in_structure
+    assert {id(f) for f in in_structure} <= {id(f) for f in outcome.published.unplaced}
+    assert not [
+        d
+        for d in setup.bot_threads()
+        if d["notes"][0]["position"]["new_path"] == "db/structure.sql"
+    ]
+    summary = next(n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER))[
+        "body"
+    ]
+    assert "db/structure.sql" in summary
+    assert f"/-/blob/{setup.head}/db/structure.sql#L239" in summary

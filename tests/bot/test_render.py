@@ -455,7 +455,7 @@ def test_status_thresholds(example, severities, expected):
 
 def test_help_note_names_the_commands_without_pinging_anyone():
     body = help_note("@cellsbot")
-    assert "| `@cellsbot review` |" in body
+    assert "| `@cellsbot recheck` |" in body
     assert "| `@cellsbot help` |" in body
     assert not re.search(r"@\w", live_text(body))
     assert parse_marker(body) is None
