@@ -1,10 +1,10 @@
-# Quick start: `make run` (the main job) and `make test` (the test suite).
+# Quick start: `make run` (the bot on embedded defaults) and `make test` (the test suite).
 # Each creates .venv with what it needs; only Python >= 3.11 and git are required.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-topology clean
+.PHONY: run demo test lint bench bench-topology clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cellsbot needs Python >= 3.11")'
@@ -20,6 +20,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
+	$(BIN)/cellsbot serve
+
+demo: $(VENV)/.run-installed
 	$(BIN)/cellsbot demo
 
 test: $(VENV)/.dev-installed

@@ -16,6 +16,7 @@ from bot.dedupe import Deduplicator, MemoryDeduplicator, RedisDeduplicator
 from bot.events import ReviewJob
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings, create_webhook_app
+from worker.celery_app import create_celery
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +50,10 @@ def create_service_app(
         lambda job: dispatch(celery, job, bot_username=webhook.bot_username),
         dedupe,
     )
+
+
+def create_app() -> FastAPI:
+    """The receiver for production, configured from the environment:
+    `uvicorn --factory worker.service:create_app --host 0.0.0.0 --port 8080`."""
+    settings = BotSettings()
+    return create_service_app(create_celery(settings), bot=settings)
