@@ -7,16 +7,27 @@ review reads, each blob once per process (blob ids are content hashes, so a blob
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import gitlab
 
 from bot.positions import DiffRefs, FileDiff, diff_files
 
 PER_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A file the MR's diff changes."""
+
+    old_path: str
+    new_path: str
+    deleted: bool
 
 
 class NotReady(Exception):
@@ -78,11 +89,21 @@ class GitLabSource:
         self.blobs = blobs or BlobCache()
         self.workers = workers
         self._trees: dict[str, dict[str, str]] = {}
+        self._derived: dict[str, tuple[str, list[Change]]] = {}
 
     def resolve(self, revisions: list[str]) -> list[str]:
         return list(revisions)  # the MR's diff refs are commit SHAs already
 
+    def derive(self, head: str, base: str, changes: list[Change]) -> None:
+        """Know the head's files as the base's plus the MR's changes, so that a new push costs
+        the changed files' contents rather than a listing of the whole repository. Only for a
+        complete diff: GitLab leaves files out of a cut one."""
+        self._derived[head] = (base, changes)
+
     def list_files(self, commit: str) -> dict[str, str]:
+        if commit in self._derived and commit not in self._trees:
+            base, changes = self._derived[commit]
+            self._trees[commit] = self._apply(dict(self.list_files(base)), commit, changes)
         if commit not in self._trees:
             entries = self.gl.http_list(
                 f"/projects/{self.project_id}/repository/tree",
@@ -93,6 +114,25 @@ class GitLabSource:
             )
             self._trees[commit] = {e["path"]: e["id"] for e in entries if e["type"] == "blob"}
         return self._trees[commit]
+
+    def _apply(self, files: dict[str, str], commit: str, changes: list[Change]) -> dict[str, str]:
+        for change in changes:
+            files.pop(change.old_path, None)
+        added = [c.new_path for c in changes if not c.deleted]
+        if added:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(added))) as pool:
+                contents = pool.map(lambda path: self._raw_file(path, commit), added)
+                for path, content in zip(added, contents, strict=True):
+                    blob = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+                    self.blobs.put(blob, content.decode("utf-8", errors="replace"))
+                    files[path] = blob
+        return files
+
+    def _raw_file(self, path: str, commit: str) -> bytes:
+        encoded = quote(path, safe="")
+        return self.gl.http_get(
+            f"/projects/{self.project_id}/repository/files/{encoded}/raw", ref=commit, raw=True
+        ).content
 
     def read_blobs(self, blobs: list[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(blobs))
@@ -126,6 +166,7 @@ class MergeRequestSnapshot:
     refs: DiffRefs
     files: dict[str, FileDiff] = field(default_factory=dict)
     incomplete: bool = False  # GitLab cut the diff: some files are not shown inline
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def unreadable(self) -> list[str]:
@@ -163,4 +204,7 @@ def read_merge_request(gl: gitlab.Gitlab, project_id: int, iid: int) -> MergeReq
         refs=refs,
         files=diff_files(entries),
         incomplete=bool(mr.attributes.get("overflow")) or changes.endswith("+"),
+        changes=[
+            Change(e["old_path"], e["new_path"], bool(e.get("deleted_file"))) for e in entries
+        ],
     )

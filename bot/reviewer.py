@@ -47,6 +47,8 @@ def review_merge_request(
     if head_sha and mr.refs.head_sha != head_sha:
         return Outcome(SUPERSEDED, mr.refs.head_sha)
     source = GitLabSource(gl, project_id, blobs=blobs)
+    if not mr.incomplete:
+        source.derive(mr.refs.head_sha, mr.refs.base_sha, mr.changes)
     result = review(source, mr.refs.base_sha, mr.refs.head_sha, cache=cache)
     if _head_moved(gl, mr):  # a push during the analysis: its own job will publish
         return Outcome(SUPERSEDED, mr.refs.head_sha, result)

@@ -117,3 +117,18 @@ def test_findings_in_a_diff_gitlab_does_not_show_go_into_the_summary(setup):
     ]
     assert "db/structure.sql" in summary
     assert f"/-/blob/{setup.head}/db/structure.sql#L239" in summary
+
+
+def test_the_head_is_listed_as_the_base_plus_the_diff(setup):
+    from bot.gitlab_api import GitLabSource, read_merge_request  # noqa: PLC0415
+
+    mr = read_merge_request(setup.gl, setup.project, setup.iid)
+    derived = GitLabSource(setup.gl, setup.project)
+    derived.derive(mr.refs.head_sha, mr.refs.base_sha, mr.changes)
+    listed = GitLabSource(setup.gl, setup.project)
+    assert derived.list_files(mr.refs.head_sha) == listed.list_files(mr.refs.head_sha)
+
+    setup.fake.clear_log()
+    setup.review(setup.head)
+    trees = setup.fake.requests("GET", r"/repository/tree")
+    assert {r.query["ref"] for r in trees} == {mr.refs.base_sha}  # the head is not listed
