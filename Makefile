@@ -38,5 +38,8 @@ bench: $(VENV)/.dev-installed
 bench-topology: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_topology.py
 
+bench-bot: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_bot.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Benchmark: the review bot's webhook ingest rate, and its webhook-to-summary-note latency.
 
 Run `make bench-bot` (or `.venv/bin/python benchmarks/bench_bot.py`; `--quick` for a smoke
-check of a few seconds). It needs Redis (`--redis`, default redis://127.0.0.1:6379/0) and
+check of about 10 seconds). It needs Redis (`--redis`, default redis://127.0.0.1:6379/0) and
 ../shared/corpus (GitLab's dump, dictionary, schema catalogue and a documented webhook payload).
 
 What it measures, in one run:
@@ -63,6 +63,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 import uvicorn
 import uvloop
@@ -72,10 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import render  # noqa: E402
-from bot.settings import BotSettings  # noqa: E402
-from bot.webhook import WebhookSettings  # noqa: E402
 from tests.fake_gitlab import FakeGitLab, GitRepo, LoggedRequest  # noqa: E402
-from worker.service import create_service_app  # noqa: E402
 
 CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
 REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,12 +94,13 @@ RECEIVER, BARE = "receiver", "bare"
 
 
 def receiver_app() -> FastAPI:
-    """The production receiver, configured from the CELLSBOT_* environment the parent set."""
-    # worker.celery_app builds an app from the environment when imported: only here
-    from worker.celery_app import create_celery  # noqa: PLC0415
+    """The production receiver (`uvicorn --factory worker.service:create_app`), configured from
+    the CELLSBOT_* environment the parent set."""
+    # imported only here: worker.service imports worker.celery_app, which builds a Celery app
+    # from the environment on import (in this process a file broker in the user's data dir)
+    from worker.service import create_app  # noqa: PLC0415
 
-    settings = BotSettings()
-    return create_service_app(create_celery(settings), bot=settings, webhook=WebhookSettings())
+    return create_app()
 
 
 def bare_app() -> FastAPI:
@@ -354,17 +353,23 @@ def table_name(number: int) -> str:
     return f"project_bench_notes_{letters[number // 26 % 26]}{letters[number % 26]}"
 
 
-def insert_sorted(text: str, pattern: str, name: str, block: str) -> str:
-    """`block` before the statement matching `pattern` (its group 1 a name) that follows `name`
-    in pg_dump's order: the first whose predecessor sorts before `name` and which sorts after
-    it (the dump's sections are sorted by name, with a few dependency-ordered runs)."""
+def insert_sorted(text: str, pattern: str, name: str, block: str, window: int = 20) -> str:
+    """`block` where pg_dump would put the statement named `name` in the section of those
+    matching `pattern` (group 1: the name): between a predecessor and a successor by name,
+    in the stretch most in name order around it (pg_dump sorts each section by name, apart
+    from a few runs it orders by dependency)."""
     matches = list(re.finditer(pattern, text, re.MULTILINE))
-    previous = ""
-    for match in matches:
-        if previous < name < match.group(1):
-            return text[: match.start()] + block + text[match.start() :]
-        previous = match.group(1)
-    raise ValueError(f"no place for {name} in the dump")
+    names = [match.group(1) for match in matches]
+
+    def in_order(i: int) -> int:
+        before, after = names[max(0, i - window) : i], names[i : i + window]
+        return sum(n < name for n in before) + sum(n > name for n in after)
+
+    places = [i for i, n in enumerate(names) if name < n and (i == 0 or names[i - 1] < name)]
+    if not places:
+        raise ValueError(f"no place for {name} in the dump")
+    at = matches[max(places, key=in_order)].start()
+    return text[:at] + block + text[at:]
 
 
 def add_table(dump: str, name: str) -> str:
@@ -406,13 +411,11 @@ def build_repository(path: Path, mrs: int) -> tuple[GitRepo, list[tuple[str, str
     branch per merge request; [(branch, head SHA, table)], the warm-up's first."""
     repo = GitRepo(path)
     gitlab = CORPUS / "gitlab"
-    files: dict[str, str | bytes | None] = {
-        "db/structure.sql": (gitlab / "db/structure.sql").read_text()
-    }
+    dump = (gitlab / "db/structure.sql").read_text()
+    files: dict[str, str | bytes | None] = {"db/structure.sql": dump}
     for pattern in GITLAB_FILES:
         for found in sorted(gitlab.glob(pattern)):
             files[str(found.relative_to(gitlab))] = found.read_bytes()
-    dump = str(files["db/structure.sql"])
     repo.commit(files, "GitLab's schema")
     heads = []
     for number in range(mrs + 1):
@@ -446,22 +449,38 @@ class Review:
 PHASES = (
     "webhook to the worker's first API call",
     "read the MR (MR, versions, diffs)",
-    "files and analysis (trees, blobs, review)",
+    "files and analysis (tree, files, blobs; the review)",
     "publish until the summary note",
 )
 
 
 def phases(log: list[LoggedRequest], sent: float, noted: float, iid: int) -> dict[str, float]:
-    """Split sent → noted by the worker's requests: its first, its first tree listing, the MR
-    read again after the analysis (the head-moved check), and the note's creation."""
+    """Split sent → noted by the worker's requests (`log`, from `sent` on): its first one, its
+    first read of the repository (tree, files, blobs), the MR read again after the analysis
+    (the head-moved check), and the note's creation. A mark that is missing takes the next
+    one's time, so its phase counts as zero."""
     mr_path = re.compile(rf"/merge_requests/{iid}$")
-    first = log[0].time
-    tree = next(r.time for r in log if "/repository/tree" in r.path)
+    first = log[0].time if log else noted
+    files = next((r.time for r in log if "/repository/" in r.path), noted)
     check = next(
-        r.time for r in log if r.time > tree and r.method == "GET" and mr_path.search(r.path)
+        (r.time for r in log if r.time > files and r.method == "GET" and mr_path.search(r.path)),
+        noted,
     )
-    marks = [sent, first, tree, check, noted]
+    marks = [sent, first, files, check, noted]
     return {name: end - start for name, start, end in zip(PHASES, marks, marks[1:], strict=False)}
+
+
+def dump_download(fake: FakeGitLab, project: int, head: str) -> float:
+    """Best of 3: one download of a head's db/structure.sql through the API, as the worker
+    fetches a changed file (for reference: how much of "files and analysis" is moving 2 MB)."""
+    url = f"{fake.api_url}/projects/{project}/repository/files/db%2Fstructure.sql/raw"
+    times = []
+    with httpx.Client(headers={"PRIVATE-TOKEN": BOT_TOKEN}) as client:
+        for _ in range(3):
+            started = time.perf_counter()
+            client.get(url, params={"ref": head}).raise_for_status()
+            times.append(time.perf_counter() - started)
+    return min(times)
 
 
 class Worker:
@@ -556,13 +575,9 @@ async def review_one(
     if status != "published":
         raise Failed(f"the review of !{iid} ended {status!r}")
     log = [r for r in fake.request_log if r.time >= sent]
-    summary_post = next(
-        i for i, r in enumerate(log) if r.method == "POST" and r.path.endswith(f"/{iid}/notes")
-    )
+    requests = sum(1 for r in log if r.time <= noted + 0.001)  # up to the note (ms precision)
     threads = sum(1 for d in fake.discussions(project, iid) if d["notes"][0].get("position"))
-    return Review(
-        table, noted - sent, phases(log, sent, noted, iid), summary_post + 1, threads, runtime
-    )
+    return Review(table, noted - sent, phases(log, sent, noted, iid), requests, threads, runtime)
 
 
 async def measure_reviews(
@@ -573,10 +588,10 @@ async def measure_reviews(
     deliveries: Deliveries,
     ids: dict[str, int],
     heads: list[tuple[str, str, str]],
-) -> tuple[Review | None, list[Review], Counter[str]]:
-    """(the cold first review, the warm ones, errors); the reviews run one after another."""
+    results: Results,
+) -> None:
+    """The cold first review, then the warm ones, one after another, into `results`."""
     await worker.ready()
-    errors = Counter[str]()
     reviews: list[Review] = []
     connection = await HttpConnection.open(receiver.port)
     try:
@@ -593,11 +608,11 @@ async def measure_reviews(
                     )
                 )
             except Failed as failure:
-                errors[str(failure)] += 1
+                results.errors[str(failure)] += 1
                 break  # the worker is stuck or the receiver refuses: later ones would too
     finally:
         connection.close()
-    return (reviews[0] if reviews else None), reviews[1:], errors
+    results.cold, results.warm = (reviews[0] if reviews else None), reviews[1:]
 
 
 # Redis: the run's queue and keys -------------------------------------------------------------
@@ -630,6 +645,15 @@ def clean_redis(client: redis.Redis, tag: str) -> int:
 
 
 # the report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    cold: Review | None = None
+    warm: list[Review] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    blob: float | None = None  # one 2 MB blob download from FakeGitLab, for reference
 
 
 def _ms(seconds: float) -> str:
@@ -677,8 +701,9 @@ def table(
     return rows
 
 
-def breakdown(cold: Review | None, warm: list[Review]) -> list[str]:
+def breakdown(results: Results) -> list[str]:
     """Where the review time went: the median of the warm reviews, and the cold one."""
+    cold, warm = results.cold, results.warm
     if not warm:
         return []
 
@@ -708,6 +733,10 @@ def breakdown(cold: Review | None, warm: list[Review]) -> list[str]:
         f"| inline threads posted | {percentile([r.threads for r in warm], 0.5)} "
         f"| {cold.threads if cold else ''} |"
     )
+    if results.blob is not None:
+        rows.append(
+            f"| for reference: one download of a head's 2 MB dump | {_ms(results.blob)} | |"
+        )
     return rows
 
 
@@ -730,35 +759,29 @@ def environment(args: argparse.Namespace, redis_version: str) -> list[str]:
     ]
 
 
-def report(
-    samples: dict[str, list[Sample]],
-    reviews: tuple[Review | None, list[Review], Counter[str]],
-    errors: Counter[str],
-    args: argparse.Namespace,
-    redis_version: str,
-) -> int:
+def report(results: Results, args: argparse.Namespace, redis_version: str) -> int:
     """Print the environment, the tables and every round's rate; 1 when anything failed."""
-    cold, warm, review_errors = reviews
-    for runs in samples.values():
+    errors = results.errors
+    for runs in results.samples.values():
         for sample in runs:
             errors.update(sample.errors)
-    errors.update(review_errors)
-    best = {name: max(runs, key=lambda s: s.rate) for name, runs in samples.items() if runs}
-    complete = len(best) == 2 and len(warm) == args.mrs
+    best = {name: max(runs, key=lambda s: s.rate) for name, runs in results.samples.items()}
+    complete = len(best) == 2 and results.cold is not None and len(results.warm) == args.mrs
     lines = environment(args, redis_version)
     if errors or not complete:
         lines.append(f"ERRORS ({sum(errors.values())}): the figures below are not valid.")
         lines += [f"  {count} x {message}" for message, count in errors.most_common(10)]
         lines.append("")
-    lines += [*table(best, cold, warm, args), ""]
-    if warm:
-        lines += ["Where a review's time goes:", "", *breakdown(cold, warm), ""]
+    lines += [*table(best, results.cold, results.warm, args), ""]
+    if results.warm:
+        lines += ["Where a review's time goes:", "", *breakdown(results), ""]
     rounds = "; ".join(
-        f"{name} {', '.join(f'{s.rate:,.0f}' for s in runs)}" for name, runs in samples.items()
+        f"{name} {', '.join(f'{s.rate:,.0f}' for s in runs)}"
+        for name, runs in results.samples.items()
     )
     lines.append(f"Every ingest round (req/s): {rounds}")
-    if warm:
-        each = ", ".join(f"{review.latency * 1000:.0f}" for review in warm)
+    if results.warm:
+        each = ", ".join(f"{review.latency * 1000:.0f}" for review in results.warm)
         lines.append(f"Every warm review (ms): {each}")
     print("\n".join(lines))
     return 1 if errors or not complete else 0
@@ -811,28 +834,28 @@ def main() -> int:
             "bot": fake.add_user("cellsbot", BOT_TOKEN, bot=True),
             "human": fake.add_user("alice", HUMAN_TOKEN),
         }
-        _, heads = build_repository(Path(tmp) / "repo", args.mrs)
-        ids["project"] = fake.add_project(PROJECT_PATH, Path(tmp) / "repo")
+        repo, heads = build_repository(Path(tmp) / "repo", args.mrs)
+        ids["project"] = fake.add_project(PROJECT_PATH, repo.path)
         template = json.loads(template_path.read_text())
         deliveries = Deliveries(template, secret=secret, tag=tag, project_id=ids["project"])
-        errors = Counter[str]()
-        samples: dict[str, list[Sample]] = {}
-        reviews: tuple[Review | None, list[Review], Counter[str]] = (None, [], Counter())
+        results = Results()
         receiver = start_server(RECEIVER)
         worker: Worker | None = None
         try:
             bare = start_server(BARE)
             try:
-                samples, accepted = uvloop.run(measure_ingest(receiver, bare, deliveries, args))
+                results.samples, accepted = uvloop.run(
+                    measure_ingest(receiver, bare, deliveries, args)
+                )
             finally:
                 bare.stop()
             enqueued = client.llen(queue)
             if enqueued != accepted:
-                errors[f"{accepted} deliveries accepted but {enqueued} messages queued"] += 1
+                results.errors[f"{accepted} deliveries accepted, {enqueued} jobs queued"] += 1
             purge(client, queue)  # the worker must not review the ingest's made-up MRs
             worker_env = {"CELLSBOT_GITLAB_URL": fake.url, "CELLSBOT_GITLAB_TOKEN": BOT_TOKEN}
             worker = Worker(worker_env, Path(tmp) / "worker.log", queue, tag)
-            reviews = uvloop.run(
+            uvloop.run(
                 measure_reviews(
                     fake,
                     worker=worker,
@@ -840,16 +863,18 @@ def main() -> int:
                     deliveries=deliveries,
                     ids=ids,
                     heads=heads,
+                    results=results,
                 )
             )
+            results.blob = dump_download(fake, ids["project"], heads[-1][1])
         finally:
             receiver.stop()
             if worker is not None:
                 worker.stop()
             fake.stop()
             clean_redis(client, tag)
-        errors.update(f"FakeGitLab: {error.splitlines()[-1]}" for error in fake.errors)
-        code = report(samples, reviews, errors, args, redis_version)
+        results.errors.update(f"FakeGitLab: {e.splitlines()[-1]}" for e in fake.errors)
+        code = report(results, args, redis_version)
         if code and worker is not None:
             print(f"\nThe worker's log (end):\n{worker.text()[-4000:]}", file=sys.stderr)
     return code

@@ -123,16 +123,24 @@ class GitLabSource:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(added))) as pool:
                 contents = pool.map(lambda path: self._raw_file(path, commit), added)
                 for path, content in zip(added, contents, strict=True):
+                    if content is None:
+                        continue
                     blob = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
                     self.blobs.put(blob, content.decode("utf-8", errors="replace"))
                     files[path] = blob
         return files
 
-    def _raw_file(self, path: str, commit: str) -> bytes:
+    def _raw_file(self, path: str, commit: str) -> bytes | None:
+        """The file's bytes; None for what is no file (a submodule): GitLab answers 404."""
         encoded = quote(path, safe="")
-        return self.gl.http_get(
-            f"/projects/{self.project_id}/repository/files/{encoded}/raw", ref=commit, raw=True
-        ).content
+        try:
+            return self.gl.http_get(
+                f"/projects/{self.project_id}/repository/files/{encoded}/raw", ref=commit, raw=True
+            ).content
+        except gitlab.GitlabHttpError as error:
+            if error.response_code == 404:
+                return None
+            raise
 
     def read_blobs(self, blobs: list[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(blobs))

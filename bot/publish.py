@@ -63,8 +63,8 @@ class Publisher:
         done = Published()
         self._threads(merge_request, mr, result, done)
         self._summary(merge_request, mr, result, done)
-        self._status(project, mr, result, done)
         self._labels(merge_request, mr, result, done)
+        self._status(project, mr, result, done)  # last: the status says the review is complete
         return done
 
     # threads ----------------------------------------------------------------------------------
@@ -155,6 +155,9 @@ class Publisher:
                     note.save()
                     done.summary = "updated"
                 return
+        if not (result.changes or result.findings.findings or result.findings.suppressed):
+            done.summary = "skipped"  # an MR that does not touch the schema gets no note
+            return
         merge_request.notes.create({"body": body}, **NO_BLIND_RETRY)
         done.summary = "created"
 

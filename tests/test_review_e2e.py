@@ -118,6 +118,10 @@ def bot(fake_gitlab, tmp_path, broker) -> Iterator[tuple[MergeRequestSetup, str]
                 os.environ[key] = value
         worker.terminate()
         output, _ = worker.communicate(timeout=30)
+        if "CELLSBOT_BROKER_URL" in env:  # leave the shared Redis as we found it
+            client = redis.Redis.from_url(env["CELLSBOT_BROKER_URL"])
+            queue = env["CELLSBOT_QUEUE"]
+            client.delete(queue, f"_kombu.binding.{queue}", *client.keys(f"*{queue}*"))
         if os.environ.get("CELLSBOT_SHOW_WORKER_LOG"):
             print(output)
 

@@ -122,8 +122,10 @@ def _banner(
         lines.append(
             f"  webhook secret token: {secret}  (kept in {bot.data_dir / 'webhook-secret'})"
         )
-    else:
+    elif webhook.webhook_secret:
         lines.append("  webhook secret token: from CELLSBOT_WEBHOOK_SECRET")
+    if webhook.webhook_signing_key:
+        lines.append("  webhook signing key:  from CELLSBOT_WEBHOOK_SIGNING_KEY")
     lines.append(f"  Topology Service:     {base}{TOPOLOGY_PREFIX}/v1  (callers in {cluster_file})")
     lines.append(
         f"  broker:               {bot.broker_url or 'files in ' + str(bot.data_dir / 'broker')}"

@@ -16,7 +16,6 @@ from bot.dedupe import Deduplicator, MemoryDeduplicator, RedisDeduplicator
 from bot.events import ReviewJob
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings, create_webhook_app
-from worker.celery_app import create_celery
 
 logger = logging.getLogger(__name__)
 
@@ -55,5 +54,7 @@ def create_service_app(
 def create_app() -> FastAPI:
     """The receiver for production, configured from the environment:
     `uvicorn --factory worker.service:create_app --host 0.0.0.0 --port 8080`."""
+    from worker.celery_app import create_celery  # noqa: PLC0415 (no broker set-up on import)
+
     settings = BotSettings()
     return create_service_app(create_celery(settings), bot=settings)

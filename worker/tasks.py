@@ -19,7 +19,7 @@ from celery import Task
 
 from bot.cache import SqliteParseCache, cache_dir
 from bot.gitlab_api import BlobCache, NotReady, connect
-from bot.publish import STATUS_NAME, Publisher
+from bot.publish import NO_BLIND_RETRY, STATUS_NAME, Publisher
 from bot.render import LabelConfig, help_note
 from bot.reviewer import review_merge_request
 from bot.settings import BotSettings
@@ -55,8 +55,9 @@ def runtime() -> Runtime:
 @app.task(bind=True, name="cellsbot.review", max_retries=MAX_RETRIES)
 def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[str, Any]:
     """Review one merge request at `head_sha` (None: its current head)."""
-    rt = runtime()
+    rt = None
     try:
+        rt = runtime()  # inside: GitLab down at a worker's first job is a retry too
         with merge_request_lock(
             key=f"{project_id}:{iid}",
             redis_url=rt.settings.redis_url,
@@ -77,9 +78,7 @@ def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[
                 )
             finally:
                 cache.close()
-    except (LockBusy, NotReady) as busy:
-        raise self.retry(exc=busy, countdown=_backoff(self.request.retries)) from busy
-    except (requests.ConnectionError, requests.Timeout) as error:
+    except (LockBusy, NotReady, requests.ConnectionError, requests.Timeout) as error:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
     except gitlab.GitlabError as error:
         code = error.response_code or 0
@@ -88,6 +87,10 @@ def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[
         logger.error("review of %s!%s failed: %s %s", project_id, iid, code, error.error_message)
         _report_failure(rt, project_id, head_sha, f"GitLab answered {code}")
         return {"status": "failed", "reason": f"{code} {error.error_message}"}
+    except Exception as error:  # a bug or bad input: visible on the MR and in the log
+        logger.exception("review of %s!%s failed", project_id, iid)
+        _report_failure(rt, project_id, head_sha, type(error).__name__)
+        raise
     return {"status": outcome.status, "head_sha": outcome.head_sha}
 
 
@@ -96,8 +99,8 @@ def _backoff(retries: int) -> float:
     return random.uniform(0, min(300.0, 2.0 * 2**retries))
 
 
-def _report_failure(rt: Runtime, project_id: int, head_sha: str | None, why: str) -> None:
-    if not head_sha:
+def _report_failure(rt: Runtime | None, project_id: int, head_sha: str | None, why: str) -> None:
+    if rt is None or not head_sha:
         return
     try:
         commit = rt.gl.projects.get(project_id, lazy=True).commits.get(head_sha, lazy=True)
@@ -115,10 +118,16 @@ def _report_failure(rt: Runtime, project_id: int, head_sha: str | None, why: str
 @app.task(bind=True, name="cellsbot.help", max_retries=MAX_RETRIES)
 def help_reply(self: Task, project_id: int, iid: int, bot_username: str) -> dict[str, Any]:
     """Answer `@cellsbot help` with a note listing the commands."""
-    rt = runtime()
-    merge_request = rt.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
+    merge_request = (
+        runtime().gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
+    )
     try:
-        merge_request.notes.create({"body": help_note(bot_username)})
-    except (requests.ConnectionError, requests.Timeout, gitlab.GitlabError) as error:
+        merge_request.notes.create({"body": help_note(bot_username)}, **NO_BLIND_RETRY)
+    except (requests.ConnectionError, requests.Timeout) as error:
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    except gitlab.GitlabError as error:
+        if (error.response_code or 0) < 500 and error.response_code != 429:
+            logger.error("could not answer help on %s!%s: %s", project_id, iid, error)
+            return {"status": "failed", "reason": str(error)}
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
     return {"status": "answered"}

@@ -132,3 +132,14 @@ def test_the_head_is_listed_as_the_base_plus_the_diff(setup):
     setup.review(setup.head)
     trees = setup.fake.requests("GET", r"/repository/tree")
     assert {r.query["ref"] for r in trees} == {mr.refs.base_sha}  # the head is not listed
+
+
+def test_a_merge_request_without_schema_changes_gets_a_status_and_no_note(setup):
+    setup.repo.git("checkout", "--quiet", "-b", "docs-only", "main")
+    head = setup.repo.commit({"README.md": "# just words\n"}, "docs")
+    iid = setup.fake.open_mr(setup.project, author_id=setup.human, source_branch="docs-only")
+    setup.iid = iid
+    outcome = setup.review(head)
+    assert outcome.published.summary == "skipped"
+    assert setup.bot_notes() == []
+    assert setup.fake.statuses(setup.project, head)[-1]["status"] == "success"
