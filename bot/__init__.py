@@ -1,1 +1,2 @@
-"""The GitLab-facing shell: git access, cache, CLI and report rendering."""
+"""The GitLab-facing shell: the webhook receiver, the GitLab adapter and publisher, review
+rendering, git access, cache and the CLI."""

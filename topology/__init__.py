@@ -1,1 +1,2 @@
-"""Topology Service (FastAPI + PostgreSQL): cells, sequence ranges, claims. Not built yet."""
+"""The Topology Service (FastAPI + PostgreSQL): cells, sequence ranges, lease-based claims,
+classification, and a typed client."""
