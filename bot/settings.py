@@ -7,6 +7,8 @@ from pathlib import Path
 from platformdirs import user_data_dir
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.render import DEFAULT_RULE_LABELS, LabelConfig
+
 
 class BotSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CELLSBOT_", env_ignore_empty=True, extra="ignore")
@@ -26,6 +28,19 @@ class BotSettings(BaseSettings):
     review_lock_timeout: float = 600.0
     #: the Celery queue the webhook fills and the workers read
     queue: str = "cellsbot"
+    #: rule-code prefix -> label, as JSON, in priority order; unset: bot.render's defaults
+    labels: dict[str, str] | None = None
+    #: the label wanted while an error finding remains ("none": no such label)
+    error_label: str = "database::review pending"
+    #: whether the bot also removes `error_label` when the errors are gone
+    manage_error_label: bool = False
+
+    def label_config(self) -> LabelConfig:
+        return LabelConfig(
+            rules=self.labels if self.labels is not None else DEFAULT_RULE_LABELS,
+            error_label=None if self.error_label == "none" else self.error_label,
+            manage_error_label=self.manage_error_label,
+        )
 
     def broker(self) -> tuple[str, dict]:
         """(broker URL, transport options) for Celery."""

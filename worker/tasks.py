@@ -20,7 +20,7 @@ from celery import Task
 from bot.cache import SqliteParseCache, cache_dir
 from bot.gitlab_api import BlobCache, NotReady, connect
 from bot.publish import NO_BLIND_RETRY, STATUS_NAME, Publisher
-from bot.render import LabelConfig, help_note
+from bot.render import help_note
 from bot.reviewer import review_merge_request
 from bot.settings import BotSettings
 from worker.celery_app import app
@@ -48,7 +48,9 @@ def runtime() -> Runtime:
         raise RuntimeError("CELLSBOT_GITLAB_TOKEN is not set: reviews cannot be posted")
     gl = connect(settings.gitlab_url, settings.gitlab_token, timeout=settings.gitlab_timeout)
     gl.auth()
-    publisher = Publisher(gl, gl.user.id, labels=LabelConfig(), docs_url=settings.docs_url)
+    publisher = Publisher(
+        gl, gl.user.id, labels=settings.label_config(), docs_url=settings.docs_url
+    )
     return Runtime(settings, gl, publisher, BlobCache())
 
 
