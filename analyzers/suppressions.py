@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -113,39 +113,24 @@ def parse_sql_suppressions(path: str, text: str) -> tuple[list[Suppression], lis
     comment_lines = {n for comment in comments for n in range(comment.line, comment.end_line + 1)}
     code_lines = _code_lines(blank_comments(text))
 
-    suppressions: list[Suppression] = []
-    warnings: list[Finding] = []
-    for comment in comments:
-        for directive in _directives(comment):
-            if directive.problem is not None:
-                warnings.append(_warning(path, directive.line, directive.problem))
-                continue
-            if directive.whole_file:
-                whole = _whole_file(path, directive, _line_count(text))
-                _record(whole, "--", suppressions, warnings)
-                continue
-            covered = [
-                statement
-                for statement in statements
-                if statement.line <= comment.end_line and comment.line <= statement.end_line
-            ]
-            if not covered:
-                below = _next_line_after_comments(comment.end_line, comment_lines, code_lines)
-                covered = [statement for statement in statements if statement.line == below]
-            if not covered:
-                warnings.append(_warning(path, directive.line, _DANGLING_SQL))
-                continue
-            suppression = Suppression(
-                path=path,
-                line=directive.line,
-                codes=directive.codes,
-                reason=directive.reason,
-                scope="statement",
-                first_line=min(statement.line for statement in covered),
-                last_line=max(statement.end_line for statement in covered),
-            )
-            _record(suppression, "--", suppressions, warnings)
-    return suppressions, warnings
+    def covered(comment: _Comment) -> tuple[int, int] | None:
+        on = [s for s in statements if s.line <= comment.end_line and comment.line <= s.end_line]
+        if not on:
+            below = _next_line_after_comments(comment.end_line, comment_lines, code_lines)
+            on = [statement for statement in statements if statement.line == below]
+        if not on:
+            return None
+        return min(s.line for s in on), max(s.end_line for s in on)
+
+    return _suppressions(
+        path,
+        text,
+        comments,
+        marker="--",
+        scope="statement",
+        covered=covered,
+        dangling=_DANGLING_SQL,
+    )
 
 
 def parse_yaml_suppressions(path: str, text: str) -> tuple[list[Suppression], list[Finding]]:
@@ -160,6 +145,29 @@ def parse_yaml_suppressions(path: str, text: str) -> tuple[list[Suppression], li
     code_lines = _code_lines(uncommented)
     comment_lines = {comment.line for comment in comments}
 
+    def covered(comment: _Comment) -> tuple[int, int] | None:
+        if comment.line in code_lines:
+            return comment.line, comment.line
+        target = _next_line_after_comments(comment.line, comment_lines, code_lines)
+        return None if target is None else (comment.line, target)
+
+    return _suppressions(
+        path, text, comments, marker="#", scope="line", covered=covered, dangling=_DANGLING_YAML
+    )
+
+
+def _suppressions(
+    path: str,
+    text: str,
+    comments: list[_Comment],
+    *,
+    marker: str,
+    scope: str,
+    covered: Callable[[_Comment], tuple[int, int] | None],
+    dangling: str,
+) -> tuple[list[Suppression], list[Finding]]:
+    """Each directive of `comments` as a suppression of the lines `covered` gives, of the
+    whole file, or as a CELLS091 warning (a bad directive, or one attached to nothing)."""
     suppressions: list[Suppression] = []
     warnings: list[Finding] = []
     for comment in comments:
@@ -169,24 +177,22 @@ def parse_yaml_suppressions(path: str, text: str) -> tuple[list[Suppression], li
                 continue
             if directive.whole_file:
                 whole = _whole_file(path, directive, _line_count(text))
-                _record(whole, "#", suppressions, warnings)
+                _record(whole, marker, suppressions, warnings)
                 continue
-            target: int | None = comment.line
-            if comment.line not in code_lines:
-                target = _next_line_after_comments(comment.line, comment_lines, code_lines)
-            if target is None:
-                warnings.append(_warning(path, directive.line, _DANGLING_YAML))
+            span = covered(comment)
+            if span is None:
+                warnings.append(_warning(path, directive.line, dangling))
                 continue
             suppression = Suppression(
                 path=path,
                 line=directive.line,
                 codes=directive.codes,
                 reason=directive.reason,
-                scope="line",
-                first_line=comment.line,
-                last_line=target,
+                scope=scope,
+                first_line=span[0],
+                last_line=span[1],
             )
-            _record(suppression, "#", suppressions, warnings)
+            _record(suppression, marker, suppressions, warnings)
     return suppressions, warnings
 
 
