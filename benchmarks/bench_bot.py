@@ -43,13 +43,10 @@ import asyncio
 import hashlib
 import itertools
 import json
-import math
-import multiprocessing
 import os
 import platform
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,18 +56,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
-import uvicorn
 import uvloop
 from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import harness  # noqa: E402
+from harness import (  # noqa: E402
+    START_TIMEOUT,
+    Failed,
+    HttpConnection,
+    Sample,
+    Server,
+    percentile,
+    start_server,
+    verdict,
+    wait_ready,
+)
 
 from bot import render  # noqa: E402
 from tests.fake_gitlab import FakeGitLab, GitRepo, LoggedRequest  # noqa: E402
@@ -78,13 +87,13 @@ from tests.fake_gitlab import FakeGitLab, GitRepo, LoggedRequest  # noqa: E402
 CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
 REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WEBHOOK = "/webhooks/gitlab"
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 BOT_TOKEN = "bench-bot-token-0123456789"
 HUMAN_TOKEN = "bench-human-token-0123456789"
 PROJECT_PATH = "gitlab-org/gitlab"
 INGEST_TARGET = 0.6
 REVIEW_TARGET = 1.0  # seconds, warm p50
 REVIEW_TIMEOUT = 60.0
-START_TIMEOUT = 60.0
 POLL = 0.01
 
 
@@ -118,99 +127,8 @@ def bare_app() -> FastAPI:
 
 
 def serve(kind: str, ports: Connection) -> None:
-    """A child process: bind a free port, report it, serve `kind` (RECEIVER or BARE)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    ports.send(listener.getsockname()[1])
-    app = receiver_app() if kind == RECEIVER else bare_app()
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", log_level="warning", access_log=False
-    )
-    uvicorn.Server(config).run(sockets=[listener])
-
-
-@dataclass
-class Server:
-    name: str
-    process: multiprocessing.process.BaseProcess
-    port: int
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-
-def start_server(kind: str) -> Server:
-    context = multiprocessing.get_context("spawn")  # inherits os.environ as it is now
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=serve, args=(kind, sender), name=f"bench-{kind}", daemon=True)
-    process.start()
-    if receiver not in wait([receiver, process.sentinel], START_TIMEOUT):  # or it died
-        process.kill()
-        raise RuntimeError(f"the {kind} server did not start")
-    return Server(kind, process, receiver.recv())
-
-
-# a minimal HTTP/1.1 client over one keep-alive connection -----------------------------------
-
-
-class Failed(Exception):
-    """An answer with an unexpected status: counted as an error, and the sender goes on."""
-
-
-class HttpConnection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> HttpConnection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        """Write one request; (status, body) of the answer."""
-        self._writer.write(request)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        return int(head[9:12]), await self._reader.readexactly(_content_length(head))
-
-    async def expect(self, request: bytes, status: int) -> bytes:
-        got, body = await self.send(request)
-        if got != status:
-            raise Failed(f"HTTP {got} {body[:160]!r}")
-        return body
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-def _content_length(head: bytes) -> int:
-    start = head.lower().find(b"\r\ncontent-length:")
-    if start < 0:
-        raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
-    start += len(b"\r\ncontent-length:")
-    return int(head[start : head.index(b"\r\n", start)])
-
-
-async def wait_ready(server: Server) -> None:
-    """Until GET /healthz answers 200 (uvicorn listens once its lifespan started)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    while True:
-        try:
-            connection = await HttpConnection.open(server.port)
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline or not server.process.is_alive():
-                raise RuntimeError(f"the {server.name} server did not start") from None
-            await asyncio.sleep(0.05)
-            continue
-        try:
-            await connection.expect(request, 200)
-            return
-        finally:
-            connection.close()
+    """A child process: serve `kind` (RECEIVER or BARE)."""
+    harness.serve(receiver_app() if kind == RECEIVER else bare_app(), ports)
 
 
 # webhook deliveries ---------------------------------------------------------------------------
@@ -267,26 +185,6 @@ class Deliveries:
 # (a) ingest: closed-loop load, each sender one request after another until the time is up ----
 
 
-@dataclass
-class Sample:
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-    errors: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.elapsed
-
-    def percentile(self, fraction: float) -> float:
-        return percentile(self.latencies, fraction)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest value with at least `fraction` of the values at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
 async def ingest(port: int, deliveries: Deliveries, senders: int, seconds: float) -> Sample:
     """New-job deliveries over `senders` keep-alive connections (opened before the clock).
 
@@ -323,7 +221,7 @@ async def measure_ingest(
 ) -> tuple[dict[str, list[Sample]], int]:
     """Both servers once per round, in alternating order; (samples, deliveries accepted)."""
     for server in (receiver, bare):
-        await wait_ready(server)
+        await wait_ready(server, HEALTHZ)
     connection = await HttpConnection.open(receiver.port)
     try:  # one delivery through the whole path before the clock: connections, imports
         answer = json.loads(await connection.expect(deliveries.new_job(), 202))
@@ -665,10 +563,6 @@ def _cell(sample: Sample) -> str:
     return f"{sample.rate:,.0f} req/s (p50 {p50}, p99 {p99})"
 
 
-def _verdict(passed: bool) -> str:
-    return "**PASS**" if passed else "**FAIL**"
-
-
 def table(
     best: dict[str, Sample], cold: Review | None, warm: list[Review], args: argparse.Namespace
 ) -> list[str]:
@@ -682,7 +576,7 @@ def table(
             f"| webhook ingest: POST {WEBHOOK}, MR open, each a new job (Redis seen-set + "
             f"Celery enqueue on Redis), {args.senders} senders | {_cell(best[RECEIVER])} "
             f"| bare FastAPI: {_cell(best[BARE])} | **{ratio:.3f}** x bare "
-            f"| ≥ {INGEST_TARGET} x bare | {_verdict(ratio >= INGEST_TARGET)} |"
+            f"| ≥ {INGEST_TARGET} x bare | {verdict(ratio >= INGEST_TARGET)} |"
         )
     if warm:
         latencies = [review.latency for review in warm]
@@ -691,7 +585,7 @@ def table(
             f"| webhook → summary note, one new table on GitLab's dump (GitLab mode), "
             f"{len(warm)} MRs, warm | p50 {_ms(p50)}, p90 {_ms(percentile(latencies, 0.9))}, "
             f"max {_ms(max(latencies))} | | **p50 {_ms(p50)}** | p50 < {_ms(REVIEW_TARGET)} "
-            f"| {_verdict(p50 < REVIEW_TARGET)} |"
+            f"| {verdict(p50 < REVIEW_TARGET)} |"
         )
     if cold:
         rows.append(
@@ -839,10 +733,10 @@ def main() -> int:
         template = json.loads(template_path.read_text())
         deliveries = Deliveries(template, secret=secret, tag=tag, project_id=ids["project"])
         results = Results()
-        receiver = start_server(RECEIVER)
+        receiver = start_server(RECEIVER, serve, RECEIVER)
         worker: Worker | None = None
         try:
-            bare = start_server(BARE)
+            bare = start_server(BARE, serve, BARE)
             try:
                 results.samples, accepted = uvloop.run(
                     measure_ingest(receiver, bare, deliveries, args)

@@ -30,12 +30,10 @@ import argparse
 import asyncio
 import atexit
 import json
-import multiprocessing
 import os
 import platform
 import secrets
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -43,16 +41,17 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import harness
 import psycopg
-import uvicorn
 import uvloop
 from fastapi import FastAPI
+from harness import Failed, HttpConnection, Sample, Server, start_server, verdict, wait_ready
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -110,7 +109,6 @@ BARE_ANSWER = {"action": "PROXY", "proxy": {"address": "x"}}
 CLAIMS_TARGET = 0.5
 CLASSIFY_TARGET = 0.6
 P99_TARGET = 0.010
-START_TIMEOUT = 60.0
 
 
 # servers: each a uvicorn process of its own --------------------------------------------------
@@ -132,50 +130,8 @@ def bare_app() -> FastAPI:
 
 
 def serve(kind: str, database_url: str, tokens: dict[str, str], ports: Connection) -> None:
-    """A child process: bind a free port, report it, serve `kind` ("topology" or "bare")."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    ports.send(listener.getsockname()[1])
-    app = topology_app(database_url, tokens) if kind == "topology" else bare_app()
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", log_level="warning", access_log=False
-    )
-    uvicorn.Server(config).run(sockets=[listener])
-
-
-@dataclass
-class Server:
-    name: str
-    process: multiprocessing.process.BaseProcess
-    port: int
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-
-def start_server(kind: str, database_url: str, tokens: dict[str, str]) -> Server:
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(
-        target=serve, args=(kind, database_url, tokens, sender), name=f"bench-{kind}", daemon=True
-    )
-    process.start()
-    if receiver not in wait([receiver, process.sentinel], START_TIMEOUT):  # or it died
-        process.kill()
-        raise RuntimeError(f"the {kind} server did not start")
-    return Server(kind, process, receiver.recv())
-
-
-# a minimal HTTP/1.1 client over one keep-alive connection -----------------------------------
-
-
-class Failed(Exception):
-    """A failed operation that leaves the connection usable (an answer other than 200): counted
-    as an error, and the worker goes on."""
+    """A child process: serve `kind` ("topology" or "bare")."""
+    harness.serve(topology_app(database_url, tokens) if kind == "topology" else bare_app(), ports)
 
 
 def http_request(path: str, body: dict[str, Any], token: str) -> bytes:
@@ -187,74 +143,7 @@ def http_request(path: str, body: dict[str, Any], token: str) -> bytes:
     return head.encode() + payload
 
 
-class HttpConnection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> HttpConnection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        """Write one request; (status, body) of the answer."""
-        self._writer.write(request)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        return int(head[9:12]), await self._reader.readexactly(_content_length(head))
-
-    async def ok(self, request: bytes, what: str) -> bytes:
-        """The body of a 200 answer; Failed for any other status."""
-        status, body = await self.send(request)
-        if status != 200:
-            raise Failed(f"{what}: HTTP {status} {body[:120]!r}")
-        return body
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-def _content_length(head: bytes) -> int:
-    start = head.lower().find(b"\r\ncontent-length:")
-    if start < 0:
-        raise ValueError(f"an answer without Content-Length: {head[:200]!r}")
-    start += len(b"\r\ncontent-length:")
-    return int(head[start : head.index(b"\r\n", start)])
-
-
-async def wait_ready(server: Server, request: bytes) -> None:
-    """Until the server answers `request` with 200 (uvicorn listens once its lifespan started)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            connection = await HttpConnection.open(server.port)
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline or not server.process.is_alive():
-                raise RuntimeError(f"the {server.name} server did not start") from None
-            await asyncio.sleep(0.05)
-            continue
-        try:
-            await connection.ok(request, f"{server.name} readiness")
-            return
-        finally:
-            connection.close()
-
-
 # closed-loop load: each worker issues one operation after another until the time is up ------
-
-
-@dataclass
-class Sample:
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-    errors: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.elapsed
-
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 Step = Callable[[int, int], Awaitable[None]]
@@ -294,7 +183,7 @@ async def http_load(port: int, request: bytes, connections: int, seconds: float)
     path = request.split(b" ", 2)[1].decode()
 
     async def step(worker: int, _: int) -> None:
-        await opened[worker].ok(request, path)
+        await opened[worker].expect(request, 200, path)
 
     try:
         return await closed_loop(connections, seconds, step)
@@ -318,9 +207,9 @@ def commit_request(lease_uuid: str, token: str) -> bytes:
 
 
 async def http_claim(connection: HttpConnection, value: str, token: str) -> None:
-    answer = await connection.ok(begin_request(value, token), "beginUpdate")
+    answer = await connection.expect(begin_request(value, token), 200, "beginUpdate")
     lease_uuid = json.loads(answer)["leaseUuid"]["value"]
-    await connection.ok(commit_request(lease_uuid, token), "commitUpdate")
+    await connection.expect(commit_request(lease_uuid, token), 200, "commitUpdate")
 
 
 async def http_claims(port: int, token: str, clients: int, seconds: float, tag: str) -> Sample:
@@ -394,7 +283,7 @@ async def check_answers(setup: Setup) -> None:
         await http_claim(connection, CLAIMED_USER, setup.cell_token)
         for body, address in ((PREFIX_BODY, "cell-2"), (CLAIM_BODY, f"cell-{CELL_ID}")):
             request = http_request("/v1/classify", body, setup.router_token)
-            answer = json.loads(await connection.ok(request, "classify check"))
+            answer = json.loads(await connection.expect(request, 200, "classify check"))
             if not answer["proxy"]["address"].startswith(address):
                 raise RuntimeError(f"classify {body} answered {answer}, not {address}")
     finally:
@@ -452,10 +341,6 @@ def _cell(sample: Sample, unit: str) -> str:
     return f"{sample.rate:,.0f} {unit}/s (p50 {p50}, p99 {p99})"
 
 
-def _verdict(passed: bool) -> str:
-    return "**PASS**" if passed else "**FAIL**"
-
-
 def table(best: dict[str, Sample], setup: Setup) -> list[str]:
     claims = best[CLAIMS_HTTP].rate / best[CLAIMS_DIRECT].rate
     rows = [
@@ -464,7 +349,7 @@ def table(best: dict[str, Sample], setup: Setup) -> list[str]:
         f"| claims: BeginUpdate + CommitUpdate, {setup.clients} clients "
         f"| {_cell(best[CLAIMS_HTTP], 'pairs')} "
         f"| direct psycopg: {_cell(best[CLAIMS_DIRECT], 'pairs')} "
-        f"| **{claims:.3f}** | ≥ {CLAIMS_TARGET} | {_verdict(claims >= CLAIMS_TARGET)} |",
+        f"| **{claims:.3f}** | ≥ {CLAIMS_TARGET} | {verdict(claims >= CLAIMS_TARGET)} |",
     ]
     for name in (PREFIX, CLAIM):
         ratio = best[name].rate / best[BARE].rate
@@ -473,7 +358,7 @@ def table(best: dict[str, Sample], setup: Setup) -> list[str]:
             f"| {name}, {setup.connections} connections | {_cell(best[name], 'req')} "
             f"| bare FastAPI: {_cell(best[BARE], 'req')} | **{ratio:.3f}** "
             f"| ≥ {CLASSIFY_TARGET}, p99 < {_ms(P99_TARGET)} "
-            f"| {_verdict(ratio >= CLASSIFY_TARGET and fast)} |"
+            f"| {verdict(ratio >= CLASSIFY_TARGET and fast)} |"
         )
     return rows
 
@@ -565,8 +450,8 @@ def main() -> int:
     args = arguments()
     tokens = {name: secrets.token_hex(16) for name in ("BENCH_CELL_TOKEN", "BENCH_ROUTER_TOKEN")}
     with fresh_database(args.postgres) as (database_url, postgres):
-        topology = start_server("topology", database_url, tokens)
-        bare = start_server("bare", database_url, tokens)
+        topology = start_server("topology", serve, "topology", database_url, tokens)
+        bare = start_server("bare", serve, "bare", database_url, tokens)
         try:
             setup = Setup(
                 topology,
