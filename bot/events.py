@@ -49,12 +49,8 @@ class ReviewJob:
     note_id: int | None = None
     author_username: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (datetime as ISO 8601)."""
-        return _JOB.dump_python(self, mode="json")
-
-    def to_json(self) -> str:
-        return _JOB.dump_json(self).decode()
+    def to_json(self) -> bytes:
+        return _JOB.dump_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ReviewJob:
@@ -89,7 +85,8 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    # only keys repeat from one payload to the next: caching values too costs more than it saves
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, cache_strings="keys")
 
 
 class _Project(_Payload):
@@ -114,11 +111,19 @@ class _MergeRequestAttributes(_Payload):
     oldrev: str | None = None
 
 
+class _Changes(_Payload):
+    """The two changes the bot reads (`{"previous": …, "current": …}` each); the others are
+    skipped while parsing, never built."""
+
+    draft: Any = None
+    work_in_progress: Any = None  # draft's name before GitLab 14
+
+
 class _MergeRequestEvent(_Payload):
     object_kind: Literal["merge_request"]
     project: _Project
     object_attributes: _MergeRequestAttributes
-    changes: dict[str, Any] | None = None
+    changes: _Changes | None = None
 
 
 class _NoteAttributes(_Payload):
@@ -147,9 +152,9 @@ class _NoteEvent(_Payload):
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _validate(model: type[_M], payload: dict[str, Any]) -> _M:
+def _validate(model: type[_M], payload: bytes) -> _M:
     try:
-        return model.model_validate(payload)
+        return model.model_validate_json(payload)
     except ValidationError as error:
         raise PayloadError(_problems(error)) from None
 
@@ -176,10 +181,12 @@ class Delivery:
     bot_username: str
 
 
-def decide(payload: dict[str, Any], delivery: Delivery) -> ReviewJob | Ignored:
+def decide(payload: bytes, delivery: Delivery) -> ReviewJob | Ignored:
     """The job for a handled event (`delivery.event` in HANDLED_EVENTS), or why there is none.
 
-    Raises PayloadError when the payload cannot be an event of its kind."""
+    `payload` is the JSON body, validated as it is parsed (fields the bot does not read are
+    skipped, never built). Raises PayloadError when it is not JSON or cannot be an event of
+    its kind."""
     if delivery.event == MERGE_REQUEST_HOOK:
         return _merge_request(_validate(_MergeRequestEvent, payload), delivery)
     if delivery.event == NOTE_HOOK:
@@ -228,9 +235,8 @@ def _has_new_commits(event: _MergeRequestEvent) -> bool:
 def _became_ready(event: _MergeRequestEvent) -> bool:
     """Draft → ready: `changes.draft` (or `work_in_progress`, its name before GitLab 14) went
     from true to false."""
-    changes = event.changes or {}
-    for key in ("draft", "work_in_progress"):
-        change = changes.get(key)
+    changes = event.changes or _Changes()
+    for change in (changes.draft, changes.work_in_progress):
         if (
             isinstance(change, dict)
             and change.get("previous") is True

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "co
 POSTGRES_URL = os.environ.get(
     "CELLSBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _missing(what: str, flag: str) -> None:
@@ -67,3 +69,28 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    """A client of the Redis at REDIS_URL; skipped without one (failed in CI)."""
+    try:
+        import redis  # noqa: PLC0415 (optional dependency)
+    except ImportError:
+        _missing("the redis package", "CELLSBOT_REQUIRE_SERVICES")
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        _missing(f"Redis at {REDIS_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_client: Any) -> Iterator[str]:
+    """A key prefix of this test's own, its keys deleted afterwards."""
+    prefix = f"cellsbot:test:{uuid.uuid4().hex}:"
+    yield prefix
+    for key in redis_client.scan_iter(match=prefix + "*"):
+        redis_client.delete(key)

@@ -21,12 +21,11 @@ from bot import render
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, MergeRequestSetup
-from tests.conftest import ROOT, _missing
+from tests.conftest import REDIS_URL, ROOT, _missing
 from worker.celery_app import create_celery
 from worker.service import create_service_app
 
 SECRET = "webhook-secret-0123456789"
-REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(params=["redis", "files"])

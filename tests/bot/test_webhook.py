@@ -15,7 +15,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ from fastapi import FastAPI
 
 from bot.dedupe import Deduplicator, MemoryDeduplicator, RedisDeduplicator, dedupe_key
 from bot.events import ReviewJob, find_command
+from bot.intake import DedupeIntake
 from bot.webhook import WebhookSettings, create_webhook_app
-from tests.conftest import _missing
+from tests.conftest import REDIS_URL
 
 URL = "/webhooks/gitlab"
 MR, NOTE, PUSH = "Merge Request Hook", "Note Hook", "Push Hook"
@@ -40,7 +40,6 @@ SIGNING_KEY = bytes(range(32))
 WHSEC = "whsec_" + base64.b64encode(SIGNING_KEY).decode()
 HEAD = "1f0e4bc1a7a3c9a2b1f3e5d7c9b0a1f2e3d4c5b6"
 OLDREV = "0a9b8c7d6e5f40312233445566778899aabbccdd"
-REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +158,7 @@ class Receiver:
         assert response.json()["status"] == "queued"
         assert len(self.jobs) == before + 1
         job = self.jobs[-1]
-        assert response.json()["job"] == job.to_dict()
+        assert response.json()["job"] == json.loads(job.to_json())
         return job
 
     def ignored(self, payload: Any, **kwargs: Any) -> str:
@@ -186,9 +185,8 @@ def make_receiver(
     **settings: Any,
 ) -> Receiver:
     receiver = Receiver(app=FastAPI())
-    receiver.app = create_webhook_app(
-        make_settings(**settings), enqueue or receiver.jobs.append, dedupe or MemoryDeduplicator()
-    )
+    intake = DedupeIntake(dedupe or MemoryDeduplicator(), enqueue or receiver.jobs.append)
+    receiver.app = create_webhook_app(make_settings(**settings), intake)
     return receiver
 
 
@@ -219,9 +217,11 @@ def sign(
 
 def test_refuses_to_run_open() -> None:
     with pytest.raises(ValueError, match="refusing to run open"):
-        create_webhook_app(WebhookSettings(), lambda job: None, MemoryDeduplicator())
+        create_webhook_app(WebhookSettings(), DedupeIntake(MemoryDeduplicator(), print))
     with pytest.raises(ValueError, match="refusing to run open"):  # blanks are no secret
-        create_webhook_app(WebhookSettings(webhook_secret=" , "), print, MemoryDeduplicator())
+        create_webhook_app(
+            WebhookSettings(webhook_secret=" , "), DedupeIntake(MemoryDeduplicator(), print)
+        )
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1102,31 +1102,6 @@ def test_review_job_from_json_validates(change: dict[str, Any]) -> None:
 
 
 # --- Redis: the seen-set shared by replicas ---
-
-
-@pytest.fixture
-def redis_client() -> Iterator[Any]:
-    """A client of the Redis at REDIS_URL; skipped without one (failed in CI)."""
-    try:
-        import redis  # noqa: PLC0415 (optional dependency)
-    except ImportError:
-        _missing("the redis package", "CELLSBOT_REQUIRE_SERVICES")
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        _missing(f"Redis at {REDIS_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_prefix(redis_client: Any) -> Iterator[str]:
-    """A key prefix of this test's own, its keys deleted afterwards."""
-    prefix = f"cellsbot:test:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in redis_client.scan_iter(match=prefix + "*"):
-        redis_client.delete(key)
 
 
 def test_redis_deduplicator_claims_with_nx_and_ex(redis_client: Any, redis_prefix: str) -> None:

@@ -8,8 +8,7 @@ import time
 import pytest
 import redis
 
-from tests.conftest import _missing
-from tests.test_review_e2e import REDIS_URL
+from tests.conftest import REDIS_URL, _missing
 from worker.locks import LockBusy, merge_request_lock
 
 
