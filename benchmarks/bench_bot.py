@@ -674,6 +674,9 @@ def report(results: Results, args: argparse.Namespace, redis_version: str) -> in
         for name, runs in results.samples.items()
     )
     lines.append(f"Every ingest round (req/s): {rounds}")
+    paired = zip(results.samples[RECEIVER], results.samples[BARE], strict=True)
+    ratios = ", ".join(f"{ours.rate / bare.rate:.2f}" for ours, bare in paired)
+    lines.append(f"Each round's receiver / bare (the two run back to back): {ratios}")
     if results.warm:
         each = ", ".join(f"{review.latency * 1000:.0f}" for review in results.warm)
         lines.append(f"Every warm review (ms): {each}")
