@@ -253,6 +253,58 @@ class TopologyClient:
     def drop_claim_type(self, name: str) -> None:
         self._call("DELETE", f"/v1/claimTypes/{name}")
 
+    # rollouts ---------------------------------------------------------------------------------
+
+    def create_rollout(self, key: str, name: str, versions: Sequence[str]) -> schemas.Rollout:
+        """Roll `versions` out, ring by ring; the same `key` again returns the existing rollout
+        (TopologyError 409 `ROLLOUT_KEY_IN_USE` when it has other versions)."""
+        body = {"key": key, "name": name, "versions": list(versions)}
+        return schemas.Rollout.model_validate(self._call("POST", "/v1/rollouts", json=body))
+
+    def get_rollout(self, rollout_id: int) -> schemas.Rollout:
+        return schemas.Rollout.model_validate(self._call("GET", f"/v1/rollouts/{rollout_id}"))
+
+    def list_rollouts(self, name: str | None = None) -> list[schemas.Rollout]:
+        """The newest 100 rollouts (with `name`: only those), newest first."""
+        params = {} if name is None else {"name": name}
+        answer = self._call("GET", "/v1/rollouts", params=params)
+        return schemas.ListRolloutsResponse.model_validate(answer).rollouts
+
+    def rollout_gate(self, rollout_id: int, cell_id: int) -> schemas.RolloutGate:
+        """Whether the cell may apply now, and the versions it has left."""
+        answer = self._call("GET", f"/v1/rollouts/{rollout_id}/cells/{cell_id}/gate")
+        return schemas.RolloutGate.model_validate(answer)
+
+    def report_rollout_status(
+        self,
+        rollout_id: int,
+        cell_id: int,
+        version: str,
+        state: str,
+        error: str | None = None,
+    ) -> schemas.RolloutStatusResponse:
+        """Report `version` running, applied or failed (with `error`) on the cell."""
+        body = {"version": version, "state": state}
+        if error is not None:
+            body["error"] = error
+        answer = self._call("POST", f"/v1/rollouts/{rollout_id}/cells/{cell_id}/status", json=body)
+        return schemas.RolloutStatusResponse.model_validate(answer)
+
+    def pause_rollout(self, rollout_id: int) -> schemas.Rollout:
+        return schemas.Rollout.model_validate(
+            self._call("POST", f"/v1/rollouts/{rollout_id}:pause")
+        )
+
+    def resume_rollout(self, rollout_id: int) -> schemas.Rollout:
+        return schemas.Rollout.model_validate(
+            self._call("POST", f"/v1/rollouts/{rollout_id}:resume")
+        )
+
+    def retry_rollout_cell(self, rollout_id: int, cell_id: int) -> schemas.Rollout:
+        """A failed cell is pending again; a halted rollout without other failures runs again."""
+        answer = self._call("POST", f"/v1/rollouts/{rollout_id}/cells/{cell_id}:retry")
+        return schemas.Rollout.model_validate(answer)
+
     # transport --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, conflicts: bool = False, **kwargs: Any) -> Any:

@@ -138,13 +138,20 @@ def create_app(
     app = FastAPI(
         title="cellsbot Topology Service",
         version="1",
-        summary="Cells, sequence ranges, lease-based claims and request classification.",
+        summary="Cells, sequence ranges, lease-based claims, request classification and rollouts.",
         lifespan=lifespan,
     )
     errors.install(app)
-    from topology.api.routes import admin, cells, claims, classify, health  # noqa: PLC0415
+    from topology.api.routes import (  # noqa: PLC0415
+        admin,
+        cells,
+        claims,
+        classify,
+        health,
+        rollouts,
+    )
 
-    for module in (classify, health, cells, claims, admin):  # the hot route matches first
+    for module in (classify, health, cells, claims, admin, rollouts):  # the hot route first
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

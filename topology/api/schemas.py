@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from topology.domain.rollouts import MAX_ERROR_LENGTH
+
 
 def _int64_in(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value
@@ -233,6 +235,78 @@ class ClaimTypesResponse(Message):
 class RegisterClaimTypeRequest(Message):
     name: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,62}$")
     state: Literal["proposed", "active"] = "proposed"
+
+
+class NewRolloutRequest(Message):
+    """Administration: roll out merged migration `versions`, in this order, to every cell that is
+    not offline. `key` makes the create idempotent (e.g. `gitlab-org/gitlab!42@<merge sha>`)."""
+
+    key: str = Field(min_length=1, max_length=500)
+    name: str = Field(min_length=1, max_length=500)
+    versions: list[str] = Field(min_length=1, max_length=1000)
+
+
+class RolloutCell(Message):
+    """One cell's part in a rollout: `ring` as it was when the rollout was created; `state`
+    pending, running, applied or failed; `error` (failed only) is `<version>: <message>`."""
+
+    cell_id: Int64
+    ring: int
+    state: str
+    applied_versions: list[str]
+    error: str | None = None
+    updated_at: Timestamp
+
+
+class Rollout(Message):
+    """A rollout: `state` running, paused, halted or completed; `currentRing` is the wave that
+    may apply now (the lowest ring with a cell not applied), null once every cell applied."""
+
+    id: Int64
+    key: str
+    name: str
+    versions: list[str]
+    state: str
+    current_ring: int | None
+    cells: list[RolloutCell]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ListRolloutsResponse(Message):
+    rollouts: list[Rollout]
+
+
+class RolloutGate(Message):
+    """Whether a cell may apply now. `reason` is `OPEN`, or why not: `NOT_YOUR_WAVE`,
+    `ROLLOUT_PAUSED`, `ROLLOUT_HALTED`, `ROLLOUT_COMPLETED`, `CELL_FAILED`, `CELL_APPLIED`;
+    `state` is the rollout's."""
+
+    allowed: bool
+    reason: str
+    message: str
+    pending_versions: list[str]
+    ring: int
+    current_ring: int | None
+    state: str
+
+
+class RolloutStatusRequest(Message):
+    """A cell's report on one version: `running` (started), `applied` or `failed` (with the
+    `error`, at most 2000 characters)."""
+
+    version: str
+    state: Literal["running", "applied", "failed"]
+    error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+
+
+class RolloutStatusResponse(Message):
+    """The reporting cell's entry after the report, and the rollout's state."""
+
+    rollout_id: Int64
+    rollout_state: str
+    current_ring: int | None
+    cell: RolloutCell
 
 
 class Status(Message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from topology.cluster import (
     next_range,
     validate_cells,
 )
+from topology.domain import rollouts as rules
 from topology.domain.catalogue import BUCKET_TYPES, CUSTOM_TYPE_START
 from topology.domain.claims import (
     ALREADY_TAKEN,
@@ -515,3 +517,109 @@ async def claim_owner(conn: AsyncConnection, key: ClaimKey) -> int | None:
     )
     row = await cursor.fetchone()
     return row[0] if row else None
+
+
+# rollouts ----------------------------------------------------------------------------------
+
+_ROLLOUT_ROWS = (
+    "SELECT r.id, r.key, r.name, r.versions, r.state, r.created_at, r.updated_at, c.cell_id, "
+    "c.ring, c.state, c.applied_versions, c.error, c.updated_at "
+    "FROM rollouts r LEFT JOIN rollout_cells c ON c.rollout_id = r.id "
+)
+MAX_ROLLOUTS = 100  # one page of list_rollouts
+
+
+async def create_rollout(conn: AsyncConnection, draft: rules.Rollout) -> tuple[rules.Rollout, bool]:
+    """(the rollout, created now). A key in use returns the rollout it names, as it is; a
+    concurrent create with the same key waits for the first and then finds it."""
+    cursor = await conn.execute(
+        "INSERT INTO rollouts (key, name, versions, state) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (key) DO NOTHING RETURNING id",
+        (draft.key, draft.name, list(draft.versions), draft.state),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        (existing,) = await _select_rollouts(conn, "WHERE r.key = %s", (draft.key,))
+        return existing, False
+    await conn.execute(
+        "INSERT INTO rollout_cells (rollout_id, cell_id, ring) "
+        "SELECT %s, cell_id, ring FROM unnest(%s::bigint[], %s::integer[]) AS m (cell_id, ring)",
+        (row[0], [c.cell_id for c in draft.cells], [c.ring for c in draft.cells]),
+    )
+    return await get_rollout(conn, row[0]), True
+
+
+async def get_rollout(conn: AsyncConnection, rollout_id: int) -> rules.Rollout | None:
+    """A rollout and its cells, read in one statement (so from one snapshot)."""
+    found = await _select_rollouts(conn, "WHERE r.id = %s", (rollout_id,))
+    return found[0] if found else None
+
+
+async def list_rollouts(conn: AsyncConnection, name: str | None) -> list[rules.Rollout]:
+    """The newest MAX_ROLLOUTS rollouts, all or those with this name, newest first."""
+    return await _select_rollouts(
+        conn,
+        "WHERE r.id IN (SELECT id FROM rollouts WHERE %s::text IS NULL OR name = %s "
+        "ORDER BY id DESC LIMIT %s)",
+        (name, name, MAX_ROLLOUTS),
+    )
+
+
+async def change_rollout(
+    conn: AsyncConnection, rollout_id: int, change: Callable[[rules.Rollout], rules.Rollout]
+) -> rules.Rollout | None:
+    """Lock the rollout's row, apply `change` (a rule of topology.domain.rollouts) and store
+    what it changed; None for an unknown rollout. Changes of one rollout (any of its cells)
+    apply one after the other, each on the state the previous one left."""
+    cursor = await conn.execute("SELECT id FROM rollouts WHERE id = %s FOR UPDATE", (rollout_id,))
+    if await cursor.fetchone() is None:
+        return None
+    before = await get_rollout(conn, rollout_id)  # a new statement: sees the last commit
+    after = change(before)
+    if after == before:
+        return before
+    changed = [cell for cell in after.cells if cell not in before.cells]
+    await conn.execute(
+        "UPDATE rollouts SET state = %s, updated_at = now() WHERE id = %s", (after.state, after.id)
+    )
+    await _update_cells(conn, after.id, changed)
+    return await get_rollout(conn, rollout_id)
+
+
+async def _update_cells(
+    conn: AsyncConnection, rollout_id: int, cells: Iterable[rules.CellProgress]
+) -> None:
+    for cell in cells:
+        await conn.execute(
+            "UPDATE rollout_cells SET state = %s, applied_versions = %s, error = %s, "
+            "updated_at = now() WHERE rollout_id = %s AND cell_id = %s",
+            (cell.state, list(cell.applied_versions), cell.error, rollout_id, cell.cell_id),
+        )
+
+
+async def _select_rollouts(
+    conn: AsyncConnection, where: str, params: tuple[Any, ...]
+) -> list[rules.Rollout]:
+    cursor = await conn.execute(
+        f"{_ROLLOUT_ROWS}{where} ORDER BY r.id DESC, c.ring, c.cell_id", params
+    )
+    rollouts: dict[int, rules.Rollout] = {}
+    cells: dict[int, list[rules.CellProgress]] = {}
+    for row in await cursor.fetchall():
+        if row[0] not in rollouts:
+            rollouts[row[0]] = rules.Rollout(
+                id=row[0],
+                key=row[1],
+                name=row[2],
+                versions=tuple(row[3]),
+                state=row[4],
+                cells=(),
+                created_at=row[5],
+                updated_at=row[6],
+            )
+            cells[row[0]] = []
+        if row[7] is not None:
+            cells[row[0]].append(
+                rules.CellProgress(row[7], row[8], row[9], tuple(row[10]), row[11], row[12])
+            )
+    return [replace(r, cells=tuple(cells[r.id])) for r in rollouts.values()]
