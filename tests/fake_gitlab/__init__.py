@@ -8,11 +8,13 @@
         iid = fake.open_mr(project, author_id=dev, source_branch="feature")
         gl = gitlab.Gitlab(fake.url, private_token="bot-token")
 
-Pytest fixtures (`fake_gitlab`, `gitlab_repo`) are in `tests.fake_gitlab.fixtures`.
+Pytest fixtures (`fake_gitlab`, `gitlab_repo`) are in `tests.fake_gitlab.fixtures`; webhook
+payloads for the fake's merge requests (`merge_request_hook`, `note_hook`, `hook_headers`) in
+`tests.fake_gitlab.webhooks`.
 """
 
 from tests.fake_gitlab.repo import GitRepo
 from tests.fake_gitlab.server import FakeGitLab
-from tests.fake_gitlab.state import ApiError, Fault, LoggedRequest
+from tests.fake_gitlab.state import AccessLevel, ApiError, Fault, LoggedRequest
 
-__all__ = ["ApiError", "FakeGitLab", "Fault", "GitRepo", "LoggedRequest"]
+__all__ = ["AccessLevel", "ApiError", "FakeGitLab", "Fault", "GitRepo", "LoggedRequest"]

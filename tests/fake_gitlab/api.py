@@ -387,6 +387,34 @@ def required_body(ctx: Ctx) -> str:
     return body
 
 
+def ids_param(ctx: Ctx, name: str) -> list[int] | None:
+    """An `Array[Integer]` parameter that also takes a comma list (GitLab's
+    CommaSeparatedToIntegerArray): None when absent; "" or [] give []."""
+    if name not in ctx.params:
+        return None
+    value = ctx.params[name]
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    ids = []
+    for item in items:
+        text = str(item).strip()
+        if text == "":
+            continue
+        if isinstance(item, bool) or not re.fullmatch(r"-?\d+", text):
+            raise invalid_param(f"{name} is invalid")
+        ids.append(int(text))
+    return ids
+
+
+def user_id_arg(ctx: Ctx) -> int:
+    """The `:user_id` path parameter (`requires :user_id, type: Integer`)."""
+    value = ctx.args["user_id"]
+    if not re.fullmatch(r"-?\d+", value):
+        raise invalid_param("user_id is invalid")
+    return int(value)
+
+
 def labels_param(value: Any) -> list[str]:
     if value is None:
         return []
@@ -402,6 +430,35 @@ def get_current_user(ctx: Ctx) -> Response:
     return ok(ctx.fake._users[ctx.user_id].full(ctx.base_url))
 
 
+@route("GET", r"/users")
+def list_users(ctx: Ctx) -> Response:
+    """`GET /users` as a non-admin sees it: UserBasic entries, newest id first; `username` is
+    an exact, case-insensitive match (0 or 1 user); `search` matches name or username
+    (substring) or the email (exact), case-insensitively."""
+    username = ctx.str_param("username")
+    search = ctx.str_param("search")
+    users = sorted(ctx.fake._users.values(), key=lambda u: -u.id)
+    if username is not None:
+        users = [u for u in users if u.username.lower() == username.lower()]
+    if search:
+        users = [u for u in users if matches_user(u, search)]
+    if ctx.bool_param("humans", False):
+        users = [u for u in users if not u.bot]
+    if ctx.bool_param("exclude_humans", False):
+        users = [u for u in users if u.bot]
+    return paginate(ctx, [u.brief(ctx.base_url) for u in users])
+
+
+def matches_user(user: Any, query: str) -> bool:
+    """GitLab's User.search: name or username containing the query, or the exact email."""
+    wanted = query.strip().lower()
+    return (
+        wanted in user.username.lower()
+        or wanted in user.name.lower()
+        or wanted == user.email.lower()
+    )
+
+
 @route("GET", r"/users/(?P<user>\d+)")
 def get_user(ctx: Ctx) -> Response:
     user = ctx.fake._users.get(int(ctx.args["user"]))
@@ -413,6 +470,60 @@ def get_user(ctx: Ctx) -> Response:
 @route("GET", P)
 def get_project(ctx: Ctx) -> Response:
     return ok(project_of(ctx).to_json(ctx.base_url))
+
+
+# members -----------------------------------------------------------------------------------------
+
+
+def filter_members(ctx: Ctx, rows: list[tuple[Any, int | None]]) -> list[dict[str, Any]]:
+    """`query` (User.search) and `user_ids` (an empty list filters nothing), as
+    retrieve_members applies them."""
+    query = ctx.str_param("query")
+    user_ids = ids_param(ctx, "user_ids")
+    items = []
+    for member, level in rows:
+        user = ctx.fake._users.get(member.user_id)
+        if query and (user is None or not matches_user(user, query)):
+            continue
+        if user_ids and member.user_id not in user_ids:
+            continue
+        items.append(ctx.fake._member_json(member, level, ctx.base_url))
+    return items
+
+
+@route("GET", P + r"/members/all")
+def list_all_members(ctx: Ctx) -> Response:
+    """Direct and inherited (ancestor group) members, one per user at its highest level."""
+    project = project_of(ctx)
+    rows: list[tuple[Any, int | None]] = list(ctx.fake._all_members(project))
+    return paginate(ctx, filter_members(ctx, rows))
+
+
+@route("GET", P + r"/members/all/(?P<user_id>[^/]+)")
+def get_any_member(ctx: Ctx) -> Response:
+    project = project_of(ctx)
+    user_id = user_id_arg(ctx)
+    found = next((row for row in ctx.fake._all_members(project) if row[0].user_id == user_id), None)
+    if found is None:
+        raise not_found()
+    return ok(ctx.fake._member_json(found[0], found[1], ctx.base_url))
+
+
+@route("GET", P + r"/members")
+def list_direct_members(ctx: Ctx) -> Response:
+    project = project_of(ctx)
+    rows: list[tuple[Any, int | None]] = [(m, None) for m in ctx.fake._direct_members(project)]
+    return paginate(ctx, filter_members(ctx, rows))
+
+
+@route("GET", P + r"/members/(?P<user_id>[^/]+)")
+def get_direct_member(ctx: Ctx) -> Response:
+    project = project_of(ctx)
+    user_id = user_id_arg(ctx)
+    member = ctx.fake._project_members.get(project.id, {}).get(user_id)
+    if member is None:
+        raise not_found()
+    return ok(ctx.fake._member_json(member, None, ctx.base_url))
 
 
 # merge requests ----------------------------------------------------------------------------------
@@ -465,12 +576,20 @@ def update_mr(ctx: Ctx) -> Response:
     if ctx.params.get("description") is not None:
         mr.description = str(ctx.params["description"])
     event = ctx.params.get("state_event")
-    if event == "close" and mr.state == "opened":
-        mr.state = "closed"
-    elif event == "reopen" and mr.state == "closed":
-        mr.state = "opened"
-    elif event not in (None, "close", "reopen"):
+    if event not in (None, "close", "reopen"):
         raise invalid_param("state_event does not have a valid value")
+    reviewer_ids = ids_param(ctx, "reviewer_ids")
+    assignee_ids = ids_param(ctx, "assignee_ids")
+    if assignee_ids is None and "assignee_id" in ctx.params:
+        assignee_ids = ids_param(ctx, "assignee_id")
+    if event == "close" and mr.state == "opened":
+        ctx.fake._close(mr, ctx.user_id)
+    elif event == "reopen" and mr.state == "closed":
+        ctx.fake._reopen(mr)
+    if reviewer_ids is not None:  # 0 (or nothing) unassigns all; unknown ids are dropped
+        mr.reviewer_ids = ctx.fake._known_users(reviewer_ids)
+    if assignee_ids is not None:
+        mr.assignee_ids = ctx.fake._known_users(assignee_ids)
     mr.updated_at = now()
     return ok(ctx.fake._mr_json(project, mr, ctx.base_url))
 

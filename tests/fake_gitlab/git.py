@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -152,12 +153,86 @@ class Repository:
         except GitError:
             return None
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        result = subprocess.run(
+            ["git", "-C", str(self.path), "merge-base", "--is-ancestor", ancestor, descendant],
+            capture_output=True,
+            check=False,
+        )
+        return result.returncode == 0
+
     def branches_containing(self, sha: str) -> list[str]:
         try:
             out = self.run("branch", "--format=%(refname:short)", "--contains", sha)
         except GitError:
             return []
         return [line for line in out.decode().splitlines() if line]
+
+    # writing: what a merge does (objects and refs only; a checked-out target is fast-forwarded) --
+
+    def merge_tree(self, ours: str, theirs: str) -> str | None:
+        """The tree of merging `theirs` into `ours` (git merge-tree --write-tree), None on
+        conflicts. Needs git 2.38 or later."""
+        result = subprocess.run(
+            ["git", "-C", str(self.path), *_CONFIG, "merge-tree", "--write-tree",
+             "--no-messages", ours, theirs],
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
+        if result.returncode == 1:
+            return None
+        if result.returncode != 0:
+            raise GitError(result.stderr.decode(errors="replace").strip() or "git merge-tree")
+        return result.stdout.decode().split()[0]
+
+    def commit_tree(
+        self,
+        tree: str,
+        parents: list[str],
+        message: str,
+        *,
+        author: tuple[str, str],
+        committer: tuple[str, str],
+    ) -> str:
+        """A new commit object (no ref moves); `author`/`committer` are (name, email)."""
+        env = os.environ | {
+            "GIT_AUTHOR_NAME": author[0],
+            "GIT_AUTHOR_EMAIL": author[1],
+            "GIT_COMMITTER_NAME": committer[0],
+            "GIT_COMMITTER_EMAIL": committer[1],
+        }
+        args = ["commit-tree", tree, "-F", "-"]
+        for parent in parents:
+            args += ["-p", parent]
+        result = subprocess.run(
+            ["git", "-C", str(self.path), *_CONFIG, "-c", "commit.gpgsign=false", *args],
+            input=message.encode(),
+            capture_output=True,
+            check=False,
+            env=env,
+        )
+        if result.returncode != 0:
+            raise GitError(result.stderr.decode(errors="replace").strip() or "git commit-tree")
+        return result.stdout.decode().strip()
+
+    def advance_branch(self, branch: str, old: str, new: str) -> None:
+        """Move branch `branch` from `old` to `new` (a descendant of `old`). When it is checked
+        out here, the working tree follows (`git merge --ff-only`, which refuses to overwrite
+        local changes); otherwise only the ref moves (`git update-ref`, checking `old`)."""
+        head = (
+            subprocess.run(
+                ["git", "-C", str(self.path), "symbolic-ref", "--quiet", "HEAD"],
+                capture_output=True,
+                check=False,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        bare = self.run("rev-parse", "--is-bare-repository").decode().strip() == "true"
+        if head == f"refs/heads/{branch}" and not bare:
+            self.run("merge", "--ff-only", "--quiet", "--no-edit", new)
+        else:
+            self.run("update-ref", f"refs/heads/{branch}", new, old)
 
     # trees and blobs ---------------------------------------------------------------------------
 

@@ -23,10 +23,12 @@ from tests.fake_gitlab.api import create_app
 from tests.fake_gitlab.git import DiffFile, GitError, Repository
 from tests.fake_gitlab.state import (
     LINE_CODE_ERROR,
+    AccessLevel,
     ApiError,
     Discussion,
     Fault,
     LoggedRequest,
+    Member,
     MergeRequest,
     Note,
     Project,
@@ -44,10 +46,12 @@ class FakeGitLab:
     """A fake GitLab (API v4) on 127.0.0.1, in memory, over real git repositories.
 
     Every user can see every project with Developer rights; tokens go in PRIVATE-TOKEN,
-    `Authorization: Bearer` or `?private_token=`. Inline positions are checked as GitLab checks
-    them (see _check_position). With `strict_positions` (the default) a position's base, start and
-    head SHAs must be the MR's latest version's; with False any version of the MR is accepted
-    (real GitLab also accepts an older version's SHAs and makes an outdated thread).
+    `Authorization: Bearer` or `?private_token=`. Memberships (the members API) are separate
+    from that: a project has no members until add_member/add_group_member adds some (not even
+    a creator). Inline positions are checked as GitLab checks them (see _check_position).
+    With `strict_positions` (the default) a position's base, start and head SHAs must be the
+    MR's latest version's; with False any version of the MR is accepted (real GitLab also
+    accepts an older version's SHAs and makes an outdated thread).
     Setup methods raise KeyError for unknown users, projects, MRs or discussions.
     """
 
@@ -64,6 +68,8 @@ class FakeGitLab:
         self._users: dict[int, User] = {}
         self._projects: dict[int, Project] = {}
         self._mrs: dict[tuple[int, int], MergeRequest] = {}
+        self._project_members: dict[int, dict[int, Member]] = {}  # project id -> user id -> …
+        self._group_members: dict[str, dict[int, Member]] = {}  # group full path (lower) -> …
         self._statuses: list[Status] = []
         self._pipelines: dict[tuple[int, str, str | None], int] = {}
         self._faults: list[Fault] = []
@@ -260,21 +266,136 @@ class FakeGitLab:
         state: str | None = None,
         draft: bool | None = None,
         labels: Iterable[str] | None = None,
+        reviewer_ids: Iterable[int] | None = None,
+        assignee_ids: Iterable[int] | None = None,
     ) -> None:
-        """Change an MR as a human would (state: opened, closed, merged, locked)."""
+        """Change an MR as a human would.
+
+        state: "closed" and "opened" (a reopen) work as close_mr/reopen_mr do, by the MR's
+        author; "merged" only records the merge (merged_by: the author, no merge commit, the
+        target branch untouched: use merge_mr for a real merge); "locked" just sets it.
+        reviewer_ids/assignee_ids replace the lists (unknown user ids are dropped, as on GitLab).
+        """
         with self._lock:
             mr = self._mr(project_id, iid)
             if title is not None:
                 mr.title = title
             if description is not None:
                 mr.description = description
-            if state is not None:
+            if state == "closed" and mr.state != "closed":
+                self._close(mr, mr.author_id)
+            elif state == "opened" and mr.state == "closed":
+                self._reopen(mr)
+            elif state == "merged" and mr.state != "merged":
+                self._record_merge(mr, mr.author_id)
+            elif state is not None:
                 mr.state = state
             if draft is not None:
                 mr.draft = draft
             if labels is not None:
                 mr.labels = set(labels)
+            if reviewer_ids is not None:
+                mr.reviewer_ids = self._known_users(reviewer_ids)
+            if assignee_ids is not None:
+                mr.assignee_ids = self._known_users(assignee_ids)
             mr.updated_at = now()
+
+    def close_mr(self, project_id: int, iid: int, *, closed_by: int | None = None) -> None:
+        """Close an open MR (state "closed", closed_at, closed_by: `closed_by`, else the
+        author), as `PUT …/merge_requests/:iid` with state_event=close does. ValueError if the
+        MR is not open."""
+        with self._lock:
+            mr = self._mr(project_id, iid)
+            user_id = mr.author_id if closed_by is None else self._user(closed_by).id
+            if mr.state != "opened":
+                raise ValueError(f"!{iid} is {mr.state}, not opened")
+            self._close(mr, user_id)
+
+    def reopen_mr(self, project_id: int, iid: int) -> None:
+        """Reopen a closed MR (closed_at and closed_by go back to null, as on GitLab)."""
+        with self._lock:
+            mr = self._mr(project_id, iid)
+            if mr.state != "closed":
+                raise ValueError(f"!{iid} is {mr.state}, not closed")
+            self._reopen(mr)
+
+    def merge_mr(
+        self,
+        project_id: int,
+        iid: int,
+        *,
+        merged_by: int | None = None,
+        squash: bool = False,
+        fast_forward: bool = False,
+        commit_message: str | None = None,
+        squash_commit_message: str | None = None,
+    ) -> str:
+        """Merge an open, non-draft MR for real in the backing git repository, as GitLab's merge
+        strategies do, and return the target branch's new tip.
+
+        - default (merge commit): a merge commit of the target tip and the MR's head (or the
+          squash commit) on the target branch; merge_commit_sha is that commit.
+        - squash: first a single commit with the MR's changes on top of the target tip (author:
+          the MR's author; message: `squash_commit_message`, else the title); squash_commit_sha.
+        - fast_forward: the target branch moves to the head (or the squash commit);
+          merge_commit_sha stays null (GitLab's fast-forward merge has no merge commit), and the
+          target tip must be an ancestor (else ValueError, as GitLab refuses).
+
+        The merge commit is by `merged_by` (default: the author), who also becomes `merged_by`;
+        merged_at is now. If the target branch is checked out in the repository, its working
+        tree is fast-forwarded too. ValueError on conflicts, or if the MR is not open or is a
+        draft; no state changes then.
+        """
+        with self._lock:
+            project = self._project(project_id)
+            mr = self._mr(project_id, iid)
+            user = self._user(mr.author_id if merged_by is None else merged_by)
+            if mr.state != "opened":
+                raise ValueError(f"!{iid} is {mr.state}, not opened")
+            if mr.is_draft:
+                raise ValueError(f"!{iid} is a draft")
+            repo = project.repo
+            head = mr.latest.head_sha
+            tip = repo.resolve(f"refs/heads/{mr.target_branch}")
+            if tip is None:
+                raise ValueError(f"no target branch {mr.target_branch!r}")
+            merger = (user.name, user.email)
+            source, squash_sha, merge_sha = head, None, None
+            if squash:
+                tree = repo.merge_tree(tip, head)
+                if tree is None:
+                    raise ValueError(f"!{iid} conflicts with {mr.target_branch}")
+                author = self._users.get(mr.author_id, user)
+                source = squash_sha = repo.commit_tree(
+                    tree,
+                    [tip],
+                    squash_commit_message or mr.title,
+                    author=(author.name, author.email),
+                    committer=merger,
+                )
+            if fast_forward:
+                if not repo.is_ancestor(tip, source) or source == tip:
+                    raise ValueError(
+                        "Only fast-forward merge is allowed for your project. "
+                        "Please update your source branch"
+                    )
+                new_tip = source
+            else:
+                tree = repo.merge_tree(tip, source)
+                if tree is None:
+                    raise ValueError(f"!{iid} conflicts with {mr.target_branch}")
+                message = commit_message or (
+                    f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n"
+                    f"{mr.title}\n\nSee merge request {project.path_with_namespace}!{mr.iid}\n"
+                )
+                new_tip = merge_sha = repo.commit_tree(
+                    tree, [tip, source], message, author=merger, committer=merger
+                )
+            repo.advance_branch(mr.target_branch, tip, new_tip)
+            self._record_merge(
+                mr, user.id, merge_commit_sha=merge_sha, squash_commit_sha=squash_sha, tip=new_tip
+            )
+            return new_tip
 
     def set_overflow(self, project_id: int, iid: int, overflow: bool = True) -> None:
         """Mark the MR's diff as cut by GitLab's limits (`overflow` in MR JSON, "1+" counts)."""
@@ -305,6 +426,61 @@ class FakeGitLab:
         no diffs (what a client sees right after MR creation)."""
         with self._lock:
             self._mr(project_id, iid).diff_refs_pending = pending
+
+    # setup: members -----------------------------------------------------------------------------
+
+    def add_member(
+        self,
+        project_id: int,
+        user_id: int,
+        access_level: int,
+        *,
+        expires_at: str | None = None,
+    ) -> None:
+        """Make `user_id` a direct member of the project with `access_level` (10 guest,
+        15 planner, 20 reporter, 30 developer, 40 maintainer, 50 owner; see AccessLevel), or
+        change the level of an existing membership. expires_at: "YYYY-MM-DD" (shown only)."""
+        with self._lock:
+            self._project(project_id)
+            self._user(user_id)
+            members = self._project_members.setdefault(project_id, {})
+            self._upsert_member(members, user_id, access_level, expires_at, project_id=project_id)
+
+    def add_group_member(
+        self,
+        group_path: str,
+        user_id: int,
+        access_level: int,
+        *,
+        expires_at: str | None = None,
+    ) -> None:
+        """Make `user_id` a member of the group `group_path` (e.g. "group" or "group/sub"):
+        an inherited member of every project under it (its path starts with "group_path/").
+        Groups exist only as these paths; no group API is served."""
+        path = group_path.strip("/").lower()
+        if not path:
+            raise ValueError("empty group path")
+        with self._lock:
+            self._user(user_id)
+            members = self._group_members.setdefault(path, {})
+            self._upsert_member(members, user_id, access_level, expires_at, group=path)
+
+    def remove_member(self, project_id: int, user_id: int) -> None:
+        """End a direct project membership (KeyError if there is none)."""
+        with self._lock:
+            members = self._project_members.get(project_id, {})
+            if user_id not in members:
+                raise KeyError(f"user {user_id} is not a direct member of project {project_id}")
+            del members[user_id]
+
+    def members(self, project_id: int, *, inherited: bool = True) -> list[dict[str, Any]]:
+        """The project's members as `…/members/all` (inherited=True) or `…/members` list them."""
+        with self._lock:
+            project = self._project(project_id)
+            base = self._base_url()
+            if not inherited:
+                return [self._member_json(m, None, base) for m in self._direct_members(project)]
+            return [self._member_json(m, level, base) for m, level in self._all_members(project)]
 
     # setup: what humans write -------------------------------------------------------------------
 
@@ -484,6 +660,10 @@ class FakeGitLab:
         except KeyError:
             raise KeyError(f"no user {user_id}") from None
 
+    def _known_users(self, user_ids: Iterable[int]) -> list[int]:
+        """The ids of existing users, in order, without repeats (GitLab drops unknown ids)."""
+        return [i for i in dict.fromkeys(user_ids) if i in self._users]
+
     def _user_by_token(self, token: str) -> User | None:
         return next((u for u in self._users.values() if u.token == token), None)
 
@@ -592,6 +772,90 @@ class FakeGitLab:
         discussion.note_ids.append(note.id)
         mr.notes[note.id] = note
         return note
+
+    @staticmethod
+    def _close(mr: MergeRequest, user_id: int) -> None:
+        mr.state = "closed"
+        mr.closed_by = user_id
+        mr.closed_at = mr.updated_at = now()
+
+    @staticmethod
+    def _reopen(mr: MergeRequest) -> None:
+        mr.state = "opened"
+        mr.closed_by = mr.closed_at = None  # GitLab's metrics forget the latest close
+        mr.updated_at = now()
+
+    @staticmethod
+    def _record_merge(
+        mr: MergeRequest,
+        user_id: int,
+        *,
+        merge_commit_sha: str | None = None,
+        squash_commit_sha: str | None = None,
+        tip: str | None = None,
+    ) -> None:
+        mr.state = "merged"
+        mr.merged_by = user_id
+        mr.merged_at = mr.updated_at = now()
+        mr.merge_commit_sha = merge_commit_sha
+        mr.squash_commit_sha = squash_commit_sha
+        mr.merged_commit_sha = tip
+
+    def _upsert_member(
+        self,
+        members: dict[int, Member],
+        user_id: int,
+        access_level: int,
+        expires_at: str | None,
+        **source: Any,
+    ) -> None:
+        if access_level not in set(AccessLevel):
+            raise ValueError(
+                f"access level {access_level} is not one of {list(map(int, AccessLevel))}"
+            )
+        found = members.get(user_id)
+        if found is not None:
+            found.access_level = int(access_level)
+            found.expires_at = expires_at
+            return
+        members[user_id] = Member(
+            id=self._next_id("member"),
+            user_id=user_id,
+            access_level=int(access_level),
+            expires_at=expires_at,
+            **source,
+        )
+
+    def _direct_members(self, project: Project) -> list[Member]:
+        """A project's own members, in membership order (GitLab's default: members.id)."""
+        return sorted(self._project_members.get(project.id, {}).values(), key=lambda m: m.id)
+
+    def _all_members(self, project: Project) -> list[tuple[Member, int]]:
+        """`members/all`: one row per user (the project membership if there is one, else the
+        strongest ancestor-group one) with the user's highest access level, in members.id
+        order."""
+        namespace = project.path_with_namespace.lower().rpartition("/")[0]
+        parts = namespace.split("/") if namespace else []
+        groups = ["/".join(parts[: i + 1]) for i in range(len(parts))]  # top-level first
+        candidates: dict[int, list[Member]] = {}
+        for group in reversed(groups):  # nearest group first
+            for member in self._group_members.get(group, {}).values():
+                candidates.setdefault(member.user_id, []).append(member)
+        rows = []
+        for user_id, group_rows in candidates.items():
+            direct = self._project_members.get(project.id, {}).get(user_id)
+            best = max(group_rows, key=lambda m: m.access_level)  # max() keeps the nearest tie
+            level = max(
+                [m.access_level for m in group_rows] + ([direct.access_level] if direct else [])
+            )
+            rows.append((direct or best, level))
+        for member in self._direct_members(project):
+            if member.user_id not in candidates:
+                rows.append((member, member.access_level))
+        return sorted(rows, key=lambda row: row[0].id)
+
+    def _member_json(self, member: Member, level: int | None, base_url: str) -> dict[str, Any]:
+        return member.to_json(self._author(member.user_id, base_url), level)
 
     def _is_resolved(self, mr: MergeRequest, discussion: Discussion) -> bool:
         notes = [mr.notes[i] for i in discussion.note_ids if mr.notes[i].resolvable]
@@ -730,6 +994,15 @@ class FakeGitLab:
             return {"id": user_id, "username": f"user{user_id}", "name": f"user{user_id}"}
         return user.brief(base_url)
 
+    def _maybe_user(self, user_id: int | None, base_url: str) -> dict[str, Any] | None:
+        return None if user_id is None else self._author(user_id, base_url)
+
+    @staticmethod
+    def _detailed_merge_status(mr: MergeRequest) -> str:
+        if mr.state != "opened":
+            return "not_open"
+        return "draft_status" if mr.is_draft else "mergeable"
+
     def _diff_items(
         self, project: Project, mr: MergeRequest, version: Version, *, unidiff: bool = False
     ) -> list[dict[str, Any]]:
@@ -789,19 +1062,20 @@ class FakeGitLab:
             "state": mr.state,
             "created_at": mr.created_at,
             "updated_at": mr.updated_at,
-            "merged_by": None,
-            "merged_at": None,
-            "closed_by": None,
-            "closed_at": None,
+            "merged_by": self._maybe_user(mr.merged_by, base_url),
+            "merge_user": self._maybe_user(mr.merged_by, base_url),
+            "merged_at": mr.merged_at,
+            "closed_by": self._maybe_user(mr.closed_by, base_url),
+            "closed_at": mr.closed_at,
             "target_branch": mr.target_branch,
             "source_branch": mr.source_branch,
             "user_notes_count": sum(1 for n in mr.notes.values() if not n.system),
             "upvotes": 0,
             "downvotes": 0,
             "author": self._author(mr.author_id, base_url),
-            "assignees": [],
-            "assignee": None,
-            "reviewers": [],
+            "assignees": [self._author(i, base_url) for i in mr.assignee_ids],
+            "assignee": self._maybe_user(mr.assignee_ids[0] if mr.assignee_ids else None, base_url),
+            "reviewers": [self._author(i, base_url) for i in mr.reviewer_ids],
             "source_project_id": project.id,
             "target_project_id": project.id,
             "labels": sorted(mr.labels),
@@ -810,13 +1084,15 @@ class FakeGitLab:
             "milestone": None,
             "merge_when_pipeline_succeeds": False,
             "merge_status": "can_be_merged",
-            "detailed_merge_status": "draft_status" if mr.is_draft else "mergeable",
+            "detailed_merge_status": self._detailed_merge_status(mr),
+            "merge_after": None,
             "sha": latest.head_sha,
-            "merge_commit_sha": None,
-            "squash_commit_sha": None,
+            "merge_commit_sha": mr.merge_commit_sha,
+            "squash_commit_sha": mr.squash_commit_sha,
             "discussion_locked": None,
             "should_remove_source_branch": None,
             "force_remove_source_branch": False,
+            "prepared_at": mr.created_at,
             "reference": f"!{mr.iid}",
             "references": {
                 "short": f"!{mr.iid}",
@@ -830,7 +1106,10 @@ class FakeGitLab:
                 "human_time_estimate": None,
                 "human_total_time_spent": None,
             },
-            "squash": False,
+            "squash": mr.squash_commit_sha is not None,
+            "squash_on_merge": mr.squash_commit_sha is not None,
+            "imported": False,
+            "imported_from": "none",
             "task_completion_status": {"count": 0, "completed_count": 0},
             "has_conflicts": False,
             "blocking_discussions_resolved": all(self._is_resolved(mr, d) for d in discussions),

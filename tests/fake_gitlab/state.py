@@ -7,6 +7,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
 from tests.fake_gitlab.git import Repository
@@ -43,17 +44,65 @@ class User:
             "web_url": f"{base_url}/{self.username}",
         }
 
+    @property
+    def email(self) -> str:
+        return f"{self.username}@example.invalid"
+
+    def hook(self, base_url: str) -> dict[str, Any]:
+        """`user.hook_attrs` in webhook payloads (the email is redacted: no public email)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "avatar_url": None,
+            "email": "[REDACTED]",
+        }
+
     def full(self, base_url: str) -> dict[str, Any]:
         return {
             **self.brief(base_url),
             "bot": self.bot,
             "created_at": "2024-01-01T00:00:00.000Z",
-            "email": f"{self.username}@example.invalid",
+            "email": self.email,
             "public_email": None,
             "is_admin": False,
             "can_create_project": True,
             "two_factor_enabled": False,
             "external": False,
+        }
+
+
+class AccessLevel(IntEnum):
+    """GitLab's roles (`Gitlab::Access`) as `access_level` numbers."""
+
+    GUEST = 10
+    PLANNER = 15
+    REPORTER = 20
+    DEVELOPER = 30
+    MAINTAINER = 40
+    OWNER = 50
+
+
+@dataclass
+class Member:
+    """A user's membership of a project or of a group (`group` is the group's full path)."""
+
+    id: int
+    user_id: int
+    access_level: int
+    project_id: int | None = None
+    group: str | None = None
+    expires_at: str | None = None  # "YYYY-MM-DD"
+    created_at: str = field(default_factory=now)
+
+    def to_json(self, user: dict[str, Any], access_level: int | None = None) -> dict[str, Any]:
+        """`Entities::Member`: the user (UserBasic) merged with the membership's fields."""
+        return {
+            **user,
+            "access_level": self.access_level if access_level is None else access_level,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "membership_state": "active",
         }
 
 
@@ -168,6 +217,15 @@ class MergeRequest:
     discussions: dict[str, Discussion] = field(default_factory=dict)  # creation order
     created_at: str = field(default_factory=now)
     updated_at: str = ""
+    assignee_ids: list[int] = field(default_factory=list)
+    reviewer_ids: list[int] = field(default_factory=list)
+    merged_by: int | None = None
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None  # the merge commit (None after a fast-forward merge)
+    squash_commit_sha: str | None = None
+    merged_commit_sha: str | None = None  # the target branch's tip right after the merge
+    closed_by: int | None = None
+    closed_at: str | None = None
 
     def __post_init__(self) -> None:
         self.updated_at = self.updated_at or self.created_at

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gitlab
 import httpx
 import pytest
 import requests
 
-from tests.fake_gitlab import FakeGitLab, GitRepo
-from tests.fake_gitlab.fixtures import fake_gitlab  # noqa: F401 (a fixture)
+from tests.fake_gitlab import AccessLevel, FakeGitLab, GitRepo
+from tests.fake_gitlab.fixtures import fake_gitlab, gitlab_repo  # noqa: F401 (fixtures)
+from tests.fake_gitlab.webhooks import (
+    CORPUS_FILES,
+    MERGE_REQUEST_HOOK,
+    NOTE_HOOK,
+    hook_headers,
+    merge_request_hook,
+    note_hook,
+)
 
 BOT_TOKEN = "bot-token-0123456789"
 DEV_TOKEN = "dev-token-0123456789"
@@ -542,3 +552,462 @@ def test_unknown_things_are_404(world: World) -> None:
     }
     assert httpx.get(f"{api}/projects/1/merge_requests/99", headers=headers).status_code == 404
     assert httpx.get(f"{api}/nothing/here", headers=headers).json() == {"error": "404 Not Found"}
+
+
+# members and users -------------------------------------------------------------------------------
+
+
+def test_members_all_includes_inherited_members_and_404s_others(world: World) -> None:
+    fake = world.fake
+    reviewer = fake.add_user("Reviewer", "reviewer-token-0123", name="Rita Viewer")
+    outsider = fake.add_user("outsider", "outsider-token-0123")
+    fake.add_member(world.project_id, world.dev_id, AccessLevel.DEVELOPER)
+    fake.add_group_member("group", world.dev_id, AccessLevel.MAINTAINER)  # the highest counts
+    fake.add_group_member("Group", reviewer, AccessLevel.REPORTER, expires_at="2030-01-31")
+    fake.add_group_member("other", outsider, AccessLevel.OWNER)  # not an ancestor of group/app
+    project = world.gl.projects.get(world.project_id, lazy=True)
+
+    dev = project.members_all.get(world.dev_id)
+    assert (dev.username, dev.access_level, dev.state, dev.expires_at) == (
+        "dev",
+        40,
+        "active",
+        None,
+    )
+    assert dev.web_url == f"{fake.url}/dev"
+    assert {"avatar_url", "created_at", "name"} <= set(dev.attributes)
+    inherited = project.members_all.get(reviewer)
+    assert (inherited.name, inherited.access_level, inherited.expires_at) == (
+        "Rita Viewer",
+        AccessLevel.REPORTER,
+        "2030-01-31",
+    )
+    assert project.members.get(world.dev_id).access_level == 30  # direct: the project's own
+    assert [m.id for m in project.members_all.list(get_all=True)] == [world.dev_id, reviewer]
+    assert [m.id for m in project.members.list(get_all=True)] == [world.dev_id]
+
+    for manager, user_id in (
+        (project.members_all, outsider),
+        (project.members_all, world.bot_id),
+        (project.members, reviewer),  # inherited only: not a direct member
+        (project.members_all, 999),
+    ):
+        with pytest.raises(gitlab.GitlabGetError) as missing:
+            manager.get(user_id)
+        assert (missing.value.response_code, missing.value.error_message) == (404, "404 Not found")
+    headers = {"PRIVATE-TOKEN": BOT_TOKEN}
+    api = fake.api_url
+    assert httpx.get(f"{api}/projects/group%2Fapp/members/all/x", headers=headers).json() == {
+        "error": "user_id is invalid"
+    }
+    assert httpx.get(f"{api}/projects/999/members/all/1", headers=headers).json() == {
+        "message": "404 Project Not Found"
+    }
+
+    fake.remove_member(world.project_id, world.dev_id)
+    assert project.members_all.get(world.dev_id).access_level == 40  # still the group's
+    assert fake.members(world.project_id, inherited=False) == []
+    with pytest.raises(ValueError, match="access level 35"):
+        fake.add_member(world.project_id, world.dev_id, 35)
+
+
+def test_members_paginate_and_filter(world: World) -> None:
+    fake = world.fake
+    ids = [fake.add_user(f"member{n:02}", f"member-token-{n:02}") for n in range(25)]
+    for n, user_id in enumerate(ids):
+        fake.add_member(world.project_id, user_id, [10, 15, 20, 30, 40, 50][n % 6])
+    project = world.gl.projects.get(world.project_id, lazy=True)
+
+    listed = project.members_all.list(get_all=True, per_page=10)
+    assert [m.id for m in listed] == ids
+    pages = fake.requests("GET", r"/members/all$")
+    assert [r.query.get("page") for r in pages] == [None, "2", "3"]
+    assert listed[1].access_level == AccessLevel.PLANNER
+    path = f"/projects/{world.project_id}/members/all"
+    last = httpx.get(
+        f"{world.fake.api_url}{path}?per_page=10&page=3", headers={"PRIVATE-TOKEN": BOT_TOKEN}
+    )
+    assert (last.headers["x-total"], last.headers["x-total-pages"], last.headers["x-page"]) == (
+        "25",
+        "3",
+        "3",
+    )
+    assert [m["id"] for m in last.json()] == ids[20:]
+
+    found = project.members_all.list(get_all=True, query="MEMBER1")
+    assert [m.username for m in found] == [f"member1{n}" for n in range(10)]
+    assert project.members_all.list(get_all=True, query="member07@example.invalid")[0].id == ids[7]
+    wanted = f"{ids[3]},{ids[20]},999"
+    assert [m.id for m in project.members_all.list(get_all=True, user_ids=wanted)] == [
+        ids[3],
+        ids[20],
+    ]
+    as_array = world.gl.http_list(path, get_all=True, query_data={"user_ids[]": [ids[4], ids[5]]})
+    assert [m["id"] for m in as_array] == [ids[4], ids[5]]
+    assert len(project.members.list(get_all=True, user_ids="")) == 25  # empty: no filter
+
+
+def test_users_lookup_by_username(world: World) -> None:
+    world.fake.add_user("Carol.Smith", "carol-token-0123", name="Carol")
+    (carol,) = world.gl.users.list(username="carol.smith")  # case-insensitive, as GitLab
+    assert (carol.username, carol.name, carol.state) == ("Carol.Smith", "Carol", "active")
+    assert set(carol.attributes) == {
+        "id",
+        "username",
+        "name",
+        "state",
+        "locked",
+        "avatar_url",
+        "web_url",
+    }
+    assert world.gl.users.list(username="carol") == []
+    assert world.gl.users.list(username="nobody") == []
+    assert [u.username for u in world.gl.users.list(get_all=True)] == [
+        "Carol.Smith",
+        "dev",
+        "review-bot",
+    ]
+    assert [u.username for u in world.gl.users.list(search="REVIEW")] == ["review-bot"]
+
+
+# reviewers, merge, close -------------------------------------------------------------------------
+
+
+def test_reviewer_ids_round_trip(world: World) -> None:
+    mr = world.mr()
+    assert (mr.reviewers, mr.assignees, mr.assignee) == ([], [], None)
+    mr.reviewer_ids = [world.bot_id, 999]  # unknown ids are dropped silently
+    mr.save()
+    reviewers = world.mr().reviewers
+    assert [r["id"] for r in reviewers] == [world.bot_id]
+    assert reviewers[0] == {
+        "id": world.bot_id,
+        "username": "review-bot",
+        "name": "review-bot",
+        "state": "active",
+        "locked": False,
+        "avatar_url": None,
+        "web_url": f"{world.fake.url}/review-bot",
+    }
+    manager = world.gl.projects.get(world.project_id, lazy=True).mergerequests
+    manager.update(world.iid, {"reviewer_ids": f"{world.dev_id},{world.bot_id}"})  # a comma list
+    assert [r["username"] for r in world.mr().reviewers] == ["dev", "review-bot"]
+    world.fake.update_mr(world.project_id, world.iid, assignee_ids=[world.dev_id])
+    assert world.mr().assignee["username"] == "dev"
+
+    manager.update(world.iid, {"reviewer_ids": 0})
+    assert world.mr().reviewers == []
+    url = f"{world.fake.api_url}/projects/{world.project_id}/merge_requests/{world.iid}"
+    form = httpx.put(
+        url, data={"reviewer_ids[]": str(world.bot_id)}, headers={"PRIVATE-TOKEN": DEV_TOKEN}
+    )
+    assert [r["id"] for r in form.json()["reviewers"]] == [world.bot_id]
+    cleared = httpx.put(url, data={"reviewer_ids": ""}, headers={"PRIVATE-TOKEN": DEV_TOKEN})
+    assert cleared.json()["reviewers"] == []
+    bad = httpx.put(url, json={"reviewer_ids": ["x"]}, headers={"PRIVATE-TOKEN": DEV_TOKEN})
+    assert (bad.status_code, bad.json()) == (400, {"error": "reviewer_ids is invalid"})
+
+
+@dataclass
+class Mergeable:
+    fake: FakeGitLab
+    git: GitRepo
+    project_id: int
+    dev_id: int
+    bot_id: int
+    base: str
+    head: str
+    gl: gitlab.Gitlab
+
+    def open(self, branch: str = "feature", **kwargs: Any) -> int:
+        return self.fake.open_mr(
+            self.project_id, author_id=self.dev_id, source_branch=branch, title="Add b", **kwargs
+        )
+
+    def mr(self, iid: int):
+        return self.gl.projects.get(self.project_id, lazy=True).mergerequests.get(iid)
+
+
+@pytest.fixture
+def mergeable(fake_gitlab: FakeGitLab, gitlab_repo: GitRepo) -> Mergeable:  # noqa: F811
+    """Its own repository (merges move main): main at `base`, branch feature one commit ahead,
+    main checked out."""
+    git = gitlab_repo
+    base = git.commit({"a.txt": "a\n"}, "base")
+    git.branch("feature")
+    head = git.commit({"b.txt": "b\n"}, "add b")
+    git.checkout("main")
+    dev = fake_gitlab.add_user("dev", DEV_TOKEN, name="Dev Eloper")
+    bot = fake_gitlab.add_user("review-bot", BOT_TOKEN, bot=True)
+    project_id = fake_gitlab.add_project("group/app", git.path)
+    gl = gitlab.Gitlab(fake_gitlab.url, private_token=BOT_TOKEN)
+    return Mergeable(fake_gitlab, git, project_id, dev, bot, base, head, gl)
+
+
+def test_merge_mr_makes_a_merge_commit(mergeable: Mergeable) -> None:
+    m = mergeable
+    iid = m.open()
+    before = m.mr(iid)
+    assert (before.merged_by, before.merge_user, before.merged_at) == (None, None, None)
+    assert (before.merge_commit_sha, before.squash_commit_sha, before.closed_at) == (None,) * 3
+
+    tip = m.fake.merge_mr(m.project_id, iid, merged_by=m.bot_id)
+    mr = m.mr(iid)
+    assert (mr.state, mr.merged_by["id"], mr.merge_user["id"]) == ("merged", m.bot_id, m.bot_id)
+    assert (mr.merge_commit_sha, mr.squash_commit_sha, mr.sha) == (tip, None, m.head)
+    assert mr.merged_at
+    assert (mr.closed_at, mr.closed_by) == (None, None)
+    assert mr.detailed_merge_status == "not_open"
+    assert m.gl.projects.get(m.project_id, lazy=True).commits.get("main").id == tip
+    assert (m.git.rev(f"{tip}^1"), m.git.rev(f"{tip}^2")) == (m.base, m.head)
+    assert m.git.git("log", "-1", "--format=%an|%s", tip) == (
+        "review-bot|Merge branch 'feature' into 'main'"
+    )
+    assert (m.git.path / "b.txt").read_text() == "b\n"  # the checked-out main followed
+    assert m.git.git("status", "--porcelain") == ""
+    assert [
+        r.iid for r in m.gl.projects.get(m.project_id, lazy=True).mergerequests.list(state="merged")
+    ] == [iid]
+    with pytest.raises(ValueError, match="merged, not opened"):
+        m.fake.merge_mr(m.project_id, iid)
+
+
+def test_squash_and_fast_forward_merges(mergeable: Mergeable) -> None:
+    m = mergeable
+    iid = m.open()
+    tip = m.fake.merge_mr(m.project_id, iid, squash=True, fast_forward=True)
+    mr = m.mr(iid)
+    assert (mr.merge_commit_sha, mr.squash_commit_sha, mr.merged_by["id"]) == (None, tip, m.dev_id)
+    assert m.git.rev(f"{tip}^") == m.base
+    assert tip != m.head
+    assert m.git.git("log", "-1", "--format=%s", tip) == "Add b"
+
+    m.git.branch("second", m.head)
+    later = m.git.commit({"c.txt": "c\n"}, "add c")
+    m.git.checkout("main")
+    refused = m.open("second")  # main moved on (the squash): no fast-forward
+    with pytest.raises(ValueError, match="Only fast-forward merge is allowed"):
+        m.fake.merge_mr(m.project_id, refused, fast_forward=True)
+    assert m.mr(refused).state == "opened"
+    assert m.fake.merge_mr(m.project_id, refused) == m.git.rev("main")  # a merge commit works
+    assert m.git.rev("main^2") == later
+
+    m.git.branch("third")
+    ahead = m.git.commit({"d.txt": "d\n"}, "add d")
+    m.git.checkout("main")
+    assert m.fake.merge_mr(m.project_id, m.open("third"), fast_forward=True) == ahead
+    assert m.mr(iid + 2).merge_commit_sha is None
+
+
+def test_conflicts_and_drafts_are_not_merged(mergeable: Mergeable) -> None:
+    m = mergeable
+    m.git.commit({"b.txt": "main's b\n"}, "b on main")
+    iid = m.open()
+    with pytest.raises(ValueError, match="conflicts"):
+        m.fake.merge_mr(m.project_id, iid)
+    assert m.mr(iid).state == "opened"
+    draft = m.fake.open_mr(
+        m.project_id, author_id=m.dev_id, source_branch="feature", title="Draft: x"
+    )
+    with pytest.raises(ValueError, match="draft"):
+        m.fake.merge_mr(m.project_id, draft)
+
+
+def test_close_and_reopen(mergeable: Mergeable) -> None:
+    m = mergeable
+    iid = m.open()
+    m.fake.close_mr(m.project_id, iid, closed_by=m.bot_id)
+    mr = m.mr(iid)
+    assert (mr.state, mr.closed_by["id"], mr.merged_at) == ("closed", m.bot_id, None)
+    assert mr.closed_at
+    assert mr.detailed_merge_status == "not_open"
+    with pytest.raises(ValueError, match="closed, not opened"):
+        m.fake.merge_mr(m.project_id, iid)
+    mr.state_event = "reopen"
+    mr.save()
+    assert (m.mr(iid).state, m.mr(iid).closed_at, m.mr(iid).closed_by) == ("opened", None, None)
+    mr = m.mr(iid)
+    mr.state_event = "close"
+    mr.save()
+    assert (m.mr(iid).state, m.mr(iid).closed_by["id"]) == ("closed", m.bot_id)  # the caller
+    m.fake.update_mr(m.project_id, iid, state="opened")
+    m.fake.update_mr(m.project_id, iid, state="closed")
+    assert m.fake.merge_request(m.project_id, iid)["closed_by"]["id"] == m.dev_id  # the author
+
+
+# webhook payloads --------------------------------------------------------------------------------
+
+
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    if not isinstance(value, dict):
+        return set()
+    paths = set()
+    for key, item in value.items():
+        paths.add(prefix + key)
+        paths |= key_paths(item, f"{prefix}{key}.")
+    return paths
+
+
+# what tests/test_review_e2e.py and tests/bot/test_webhook.py send today (shapes only)
+INLINE_MR = {
+    "object_kind": 1,
+    "event_type": 1,
+    "user": {"id": 1, "username": 1},
+    "project": {"id": 1, "path_with_namespace": 1},
+    "object_attributes": {
+        **dict.fromkeys(["id", "iid", "action", "state", "source_branch", "target_branch"], 1),
+        "draft": 1,
+        "oldrev": 1,
+        "last_commit": {"id": 1, "message": 1},
+    },
+    "changes": {},
+}
+INLINE_NOTE = {
+    "object_kind": 1,
+    "event_type": 1,
+    "user": {"id": 1, "username": 1},
+    "project_id": 1,
+    "project": {"id": 1, "path_with_namespace": 1},
+    "object_attributes": dict.fromkeys(
+        ["id", "note", "noteable_type", "system", "action", "author_id"], 1
+    ),
+    "merge_request": {
+        **dict.fromkeys(["id", "iid", "target_branch", "state"], 1),
+        "last_commit": {"id": 1, "message": 1},
+    },
+}
+
+
+def test_merge_request_hook_describes_the_fake_mr(world: World) -> None:
+    fake, pid, iid = world.fake, world.project_id, world.iid
+    fake.update_mr(pid, iid, labels=["database"], reviewer_ids=[world.bot_id])
+    payload = merge_request_hook(fake, pid, iid, template="builtin")
+    assert json.loads(json.dumps(payload)) == payload  # plain JSON
+    attributes = payload["object_attributes"]
+    assert (payload["object_kind"], payload["event_type"]) == ("merge_request", "merge_request")
+    assert (attributes["iid"], attributes["action"], attributes["state"]) == (iid, "open", "opened")
+    assert attributes["last_commit"]["id"] == world.repo.head
+    assert attributes["last_commit"]["title"] == "change the schema"
+    assert (attributes["source_branch"], attributes["target_branch"]) == ("feature", "main")
+    assert attributes["id"] == fake.merge_request(pid, iid)["id"]
+    assert "oldrev" not in attributes
+    assert payload["changes"] == {}
+    assert payload["project"]["path_with_namespace"] == "group/app"
+    assert payload["project"]["web_url"] == f"{fake.url}/group/app"
+    assert (payload["user"]["id"], payload["user"]["username"]) == (world.dev_id, "dev")
+    assert [label["title"] for label in payload["labels"]] == ["database"]
+    assert attributes["reviewer_ids"] == [world.bot_id]
+    assert [r["username"] for r in payload["reviewers"]] == ["review-bot"]
+    assert "assignees" not in payload
+    assert key_paths(INLINE_MR) <= key_paths(
+        payload | {"object_attributes": attributes | {"oldrev": 1}}
+    )
+
+    fake.push(pid, iid, world.repo.second)
+    pushed = merge_request_hook(fake, pid, iid, action="update", oldrev=world.repo.head)
+    assert pushed["object_attributes"]["last_commit"]["id"] == world.repo.second
+    assert pushed["object_attributes"]["oldrev"] == world.repo.head
+
+    fake.close_mr(pid, iid, closed_by=world.bot_id)
+    closed = merge_request_hook(fake, pid, iid, action="close")
+    assert (closed["object_attributes"]["state"], closed["object_attributes"]["state_id"]) == (
+        "closed",
+        2,
+    )
+    assert closed["user"]["username"] == "review-bot"
+
+
+def test_merge_hook_carries_the_merge_commit(mergeable: Mergeable) -> None:
+    m = mergeable
+    iid = m.open()
+    tip = m.fake.merge_mr(m.project_id, iid, merged_by=m.bot_id)
+    payload = merge_request_hook(m.fake, m.project_id, iid, action="merge")
+    attributes = payload["object_attributes"]
+    assert (attributes["state"], attributes["merge_commit_sha"]) == ("merged", tip)
+    assert (attributes["last_commit"]["id"], attributes["merge_user_id"]) == (m.head, m.bot_id)
+    assert payload["user"]["id"] == m.bot_id
+
+
+def test_note_hook_for_a_stored_or_a_new_comment(world: World) -> None:
+    fake, pid, iid = world.fake, world.project_id, world.iid
+    mr = world.mr()
+    thread = mr.discussions.create(
+        {"body": "finding", "position": world.position("db/structure.sql", new_line=12)}
+    )
+    reply_id = fake.add_human_reply(pid, iid, thread.id, world.dev_id, "@review-bot recheck")
+    payload = note_hook(fake, pid, iid, note_id=reply_id, template="builtin")
+    attributes = payload["object_attributes"]
+    assert (payload["object_kind"], payload["event_type"], payload["project_id"]) == (
+        "note",
+        "note",
+        pid,
+    )
+    assert (attributes["id"], attributes["note"], attributes["type"]) == (
+        reply_id,
+        "@review-bot recheck",
+        "DiffNote",
+    )
+    assert (attributes["discussion_id"], attributes["position"]["new_line"]) == (thread.id, 12)
+    assert (attributes["noteable_type"], attributes["system"], attributes["action"]) == (
+        "MergeRequest",
+        False,
+        "create",
+    )
+    assert (payload["user"]["id"], attributes["author_id"]) == (world.dev_id, world.dev_id)
+    merge_request = payload["merge_request"]
+    assert (merge_request["iid"], merge_request["last_commit"]["id"]) == (iid, world.repo.head)
+    assert (merge_request["state"], merge_request["target_branch"]) == ("opened", "main")
+    assert attributes["url"].endswith(f"/group/app/-/merge_requests/{iid}#note_{reply_id}")
+    assert key_paths(INLINE_NOTE) <= key_paths(payload)
+
+    new = note_hook(fake, pid, iid, "@review-bot help", note_id=7001, author_id=world.bot_id)
+    assert (new["object_attributes"]["id"], new["object_attributes"]["note"]) == (
+        7001,
+        "@review-bot help",
+    )
+    assert new["user"]["username"] == "review-bot"
+    fresh = note_hook(fake, pid, iid, "hello")
+    assert fresh["object_attributes"]["id"] not in {n["id"] for n in fake.notes(pid, iid)}
+    with pytest.raises(KeyError):
+        note_hook(fake, pid, iid, note_id=424242)
+
+
+def test_payloads_from_gitlabs_documented_samples(world: World, corpus: Path) -> None:
+    """With the corpus, the documented samples are the starting point: every documented key is
+    there, but the values are the fake's (no sample reviewers, labels or `changes`)."""
+    samples = corpus / "gitlab-webhooks"
+    documented_mr = json.loads((samples / CORPUS_FILES["merge_request"]).read_text())
+    documented_note = json.loads((samples / CORPUS_FILES["note"]).read_text())
+    pid, iid = world.project_id, world.iid
+
+    payload = merge_request_hook(world.fake, pid, iid)
+    replaced = ("changes.", "assignees", "reviewers")  # the fake's: {}, none, none
+    assert {p for p in key_paths(documented_mr) if not p.startswith(replaced)} <= key_paths(payload)
+    assert payload["object_attributes"]["last_commit"]["id"] == world.repo.head
+    assert payload["object_attributes"]["iid"] == iid
+    assert (payload["changes"], payload["labels"]) == ({}, [])
+    assert "reviewers" not in payload
+    assert payload["object_attributes"]["reviewer_ids"] == []
+    assert payload == merge_request_hook(
+        world.fake, pid, iid, template=samples / CORPUS_FILES["merge_request"]
+    )
+
+    note = note_hook(world.fake, pid, iid, "@review-bot recheck", note_id=1244)
+    documented = key_paths(documented_note)
+    assert {p for p in documented if not p.startswith("merge_request.assignee")} <= key_paths(note)
+    assert "assignee" not in note["merge_request"]  # the sample's; the MR has no assignee
+    assert (note["merge_request"]["iid"], note["merge_request"]["last_commit"]["id"]) == (
+        iid,
+        world.repo.head,
+    )
+    assert note["project"]["id"] == note["project_id"] == pid
+
+
+def test_hook_headers() -> None:
+    first = hook_headers(MERGE_REQUEST_HOOK, token="s3cret")
+    again = hook_headers(NOTE_HOOK, event_uuid=first["X-Gitlab-Event-UUID"], idempotency_key="k-1")
+    assert (first["X-Gitlab-Event"], first["X-Gitlab-Token"]) == ("Merge Request Hook", "s3cret")
+    assert first["Idempotency-Key"] != hook_headers(MERGE_REQUEST_HOOK)["Idempotency-Key"]
+    assert (again["X-Gitlab-Event"], again["Idempotency-Key"]) == ("Note Hook", "k-1")
+    assert again["X-Gitlab-Event-UUID"] == first["X-Gitlab-Event-UUID"]
+    assert "X-Gitlab-Token" not in again
