@@ -1,4 +1,5 @@
-"""`.cellsbot.yml`: which files of a repository are schema files, and in what order."""
+"""`.cellsbot.yml`: which files of a repository are schema files, and in what order; who owns
+what (`owners`, `teams`, `request_reviews`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ DEFAULT_MIGRATIONS = (
 )
 DEFAULT_EXCLUDE = ("**/*.down.sql", "**/down.sql")
 ORDERS = ("natural", "lexical")
+TOP_LEVEL_KEYS = frozenset({"schema", "cells", "rules", "owners", "teams", "request_reviews"})
+OWNER_RULE_KEYS = frozenset({"tables", "paths", "owners"})
+#: The roles GitLab accepts as Code Owners (`@@maintainer`; a plural such as `@@maintainers` too).
+OWNER_ROLES = ("developer", "maintainer", "owner")
+HANDLE_FORMS = "@user, @group/subgroup, @@role or an email address"
+
+# GitLab's namespace paths: letters, digits, `_`, `.`, `-`, not starting with `-`.
+_NAMESPACE = r"[A-Za-z0-9_.][A-Za-z0-9_.\-]*"
+_HANDLE = re.compile(
+    rf"@{_NAMESPACE}(?:/{_NAMESPACE})*"  # a user or a group, or a subgroup
+    rf"|@@(?:{'|'.join(OWNER_ROLES)})s?"  # a role
+    r"|[^@\s]{1,100}@[^@\s]{0,254}\w",  # an email address (GitLab's loose form)
+    re.IGNORECASE,
+)
 
 
 class ConfigError(ValueError):
@@ -37,9 +52,28 @@ class SchemaFiles:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerRule:
+    """`owners:` item: these owners own the tables and files matching these globs."""
+
+    owners: tuple[str, ...]
+    tables: tuple[str, ...] = ()  # table-name globs; see `analyzers.owners.table_matches`
+    paths: tuple[str, ...] = ()  # repository path globs, as for schema files
+
+
+@dataclass(frozen=True, slots=True)
+class OwnersConfig:
+    """Who owns what: explicit rules, and (GitLab mode) owners per feature category."""
+
+    rules: tuple[OwnerRule, ...] = ()
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # category -> handles
+    request_reviews: bool = False  # whether the bot requests the owners as reviewers
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     schema: SchemaFiles = field(default_factory=SchemaFiles)
     cells: CellsConfig = field(default_factory=CellsConfig)
+    owners: OwnersConfig = field(default_factory=OwnersConfig)
 
 
 def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
@@ -60,7 +94,7 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    _no_unknown_keys(data, {"schema", "cells", "rules"}, source)
+    _no_unknown_keys(data, TOP_LEVEL_KEYS, source)
     try:
         cells = parse_cells(data.get("cells"), data.get("rules"), source)
     except CellsConfigError as error:
@@ -84,11 +118,91 @@ def parse_config(text: str, *, source: str = CONFIG_FILE) -> Config:
             order=order,
         ),
         cells,
+        _owners_config(data, source),
     )
 
 
-def _no_unknown_keys(data: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(str(key) for key in set(data) - known)  # YAML keys need not be strings
+def is_handle(text: str) -> bool:
+    """Whether `text` names an owner as GitLab does: `@user`, `@group/subgroup`, `@@role`
+    (developer, maintainer or owner) or an email address.
+
+    >>> [is_handle(h) for h in ("@gitlab-org/verify", "@@maintainer", "a@b.example", "alice")]
+    [True, True, True, False]
+    """
+    return _HANDLE.fullmatch(text) is not None
+
+
+def _owners_config(data: dict[str, Any], source: str) -> OwnersConfig:
+    """The `owners:`, `teams:` and `request_reviews:` keys."""
+    request_reviews = data.get("request_reviews", False)
+    if not isinstance(request_reviews, bool):
+        raise ConfigError(
+            f"{source}: request_reviews must be true or false, not {request_reviews!r}"
+        )
+    return OwnersConfig(
+        rules=_owner_rules(data.get("owners"), source),
+        teams=_teams(data.get("teams"), source),
+        request_reviews=request_reviews,
+    )
+
+
+def _owner_rules(value: Any, source: str) -> tuple[OwnerRule, ...]:
+    if value is None:  # absent, or `owners:` with nothing under it
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: owners must be a list of rules")
+    rules = []
+    for number, item in enumerate(value, 1):
+        where = f"owners[{number}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{source}: {where} must be a mapping with `owners` and globs")
+        _no_unknown_keys(item, OWNER_RULE_KEYS, f"{source}: {where}")
+        if "owners" not in item:
+            raise ConfigError(f"{source}: {where} needs `owners`")
+        owners = _handles(item["owners"], f"{where}.owners", source)
+        if not owners:
+            raise ConfigError(f"{source}: {where}.owners must name at least one owner")
+        tables = _rule_globs(item, "tables", where, source)
+        paths = _rule_globs(item, "paths", where, source)
+        if not tables and not paths:
+            raise ConfigError(f"{source}: {where} needs `tables` or `paths` (globs)")
+        rules.append(OwnerRule(owners=owners, tables=tables, paths=paths))
+    return tuple(rules)
+
+
+def _rule_globs(item: dict[str, Any], key: str, where: str, source: str) -> tuple[str, ...]:
+    value = item.get(key, ())
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{source}: {where}.{key} must be a glob or a list of globs")
+    return tuple(value)
+
+
+def _teams(value: Any, source: str) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: teams must be a mapping of feature category to owners")
+    return {
+        str(category): _handles(owners, f"teams.{category}", source)
+        for category, owners in value.items()
+    }
+
+
+def _handles(value: Any, where: str, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {where} must be a handle or a list of handles")
+    for handle in value:
+        if not is_handle(handle):
+            raise ConfigError(f"{source}: {where}: {handle!r} is not an owner ({HANDLE_FORMS})")
+    return tuple(value)
+
+
+def _no_unknown_keys(data: dict[str, Any], known: Iterable[str], where: str) -> None:
+    unknown = sorted(str(key) for key in set(data) - set(known))  # YAML keys need not be str
     if unknown:
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"

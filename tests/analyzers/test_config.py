@@ -1,4 +1,4 @@
-"""`.cellsbot.yml`: parsing, schema file selection, natural order and glob semantics."""
+"""`.cellsbot.yml`: parsing, schema file selection, natural order, glob semantics, owners."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from analyzers.config import (
     DEFAULT_MIGRATIONS,
     Config,
     ConfigError,
+    OwnerRule,
+    OwnersConfig,
     SchemaFiles,
     Selection,
+    is_handle,
     natural_key,
     parse_config,
     select_files,
 )
 
 # ------------------------------------------------------------------------- parse_config
+
+_KNOWN = "known: cells, owners, request_reviews, rules, schema, teams"
 
 
 @pytest.mark.parametrize(
@@ -87,17 +92,23 @@ def test_docstring_example() -> None:
         pytest.param("just words\n", "expected a mapping at the top level", id="top-level-str"),
         pytest.param(
             "schemas: {}\n",
-            "unknown key(s) schemas; known: cells, rules, schema",
+            f"unknown key(s) schemas; {_KNOWN}",
             id="unknown-top-level-key",
         ),
         pytest.param(
             "schema: {}\nextra: 1\nalso: 2\n",
-            "unknown key(s) also, extra; known: cells, rules, schema",
+            f"unknown key(s) also, extra; {_KNOWN}",
             id="several-unknown-keys-sorted",
         ),
-        pytest.param("1: x\n", "unknown key(s) 1; known: cells, rules, schema", id="integer-key"),
         pytest.param(
-            "null: x\n", "unknown key(s) None; known: cells, rules, schema", id="null-key"
+            "1: x\n",
+            f"unknown key(s) 1; {_KNOWN}",
+            id="integer-key",
+        ),
+        pytest.param(
+            "null: x\n",
+            f"unknown key(s) None; {_KNOWN}",
+            id="null-key",
         ),
         pytest.param(
             "schema:\n  dump: x\n",
@@ -393,3 +404,206 @@ def test_the_documented_cells_example_is_valid():
     assert cells.classes["cell_local"][0] == "schema_migrations"
     assert cells.sharding_keys == {"wallet_transactions": {"wallet_org_id": "organizations"}}
     assert [claim.table for claim in cells.claims] == ["users", "api_keys"]
+
+
+# ------------------------------------------------------------- owners, teams, request_reviews
+
+
+def test_owners_teams_and_request_reviews_are_read() -> None:
+    config = parse_config(
+        "owners:\n"
+        "  - tables: ['ci_*', 'public.p_ci_*']\n"
+        "    owners: ['@gitlab-org/verify']\n"
+        "  - paths: 'db/migrate/*ci*'\n"
+        "    owners: '@alice'\n"
+        "  - tables: [audit.*]\n"
+        "    paths: ['db/audit/**']\n"
+        "    owners: [compliance@example.com, '@@maintainer']\n"
+        "teams:\n"
+        "  continuous_integration: ['@gitlab-org/verify', '@gitlab-org/verify/runner']\n"
+        "  team_planning: '@gitlab-org/plan'\n"
+        "  deprecated: []\n"
+        "request_reviews: true\n"
+    )
+    assert config.owners == OwnersConfig(
+        rules=(
+            OwnerRule(owners=("@gitlab-org/verify",), tables=("ci_*", "public.p_ci_*")),
+            OwnerRule(owners=("@alice",), paths=("db/migrate/*ci*",)),
+            OwnerRule(
+                owners=("compliance@example.com", "@@maintainer"),
+                tables=("audit.*",),
+                paths=("db/audit/**",),
+            ),
+        ),
+        teams={
+            "continuous_integration": ("@gitlab-org/verify", "@gitlab-org/verify/runner"),
+            "team_planning": ("@gitlab-org/plan",),
+            "deprecated": (),
+        },
+        request_reviews=True,
+    )
+    assert config.schema == SchemaFiles()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "owners:\nteams:\n", "owners: []\nteams: {}\nrequest_reviews: false\n"],
+)
+def test_owners_default_to_none(text: str) -> None:
+    assert parse_config(text).owners == OwnersConfig()
+    assert OwnersConfig() == OwnersConfig(rules=(), teams={}, request_reviews=False)
+
+
+_HANDLES = "(@user, @group/subgroup, @@role or an email address)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("owners: {a: b}\n", "owners must be a list of rules", id="owners-mapping"),
+        pytest.param("owners: '@a'\n", "owners must be a list of rules", id="owners-string"),
+        pytest.param(
+            "owners: ['@a']\n",
+            "owners[1] must be a mapping with `owners` and globs",
+            id="rule-string",
+        ),
+        pytest.param(
+            "owners:\n  - tables: [a]\n    owners: ['@a']\n  - table: [b]\n    owners: ['@b']\n",
+            "owners[2]: unknown key(s) table; known: owners, paths, tables",
+            id="unknown-rule-key",
+        ),
+        pytest.param("owners:\n  - tables: [a]\n", "owners[1] needs `owners`", id="no-owners"),
+        pytest.param(
+            "owners:\n  - tables: [a]\n    owners: []\n",
+            "owners[1].owners must name at least one owner",
+            id="empty-owners",
+        ),
+        pytest.param(
+            "owners:\n  - owners: ['@a']\n",
+            "owners[1] needs `tables` or `paths` (globs)",
+            id="no-globs",
+        ),
+        pytest.param(
+            "owners:\n  - owners: ['@a']\n    tables: []\n    paths: []\n",
+            "owners[1] needs `tables` or `paths` (globs)",
+            id="empty-globs",
+        ),
+        pytest.param(
+            "owners:\n  - owners: ['@a']\n    tables: {ci: x}\n",
+            "owners[1].tables must be a glob or a list of globs",
+            id="tables-mapping",
+        ),
+        pytest.param(
+            "owners:\n  - owners: ['@a']\n    paths: [db/, 3]\n",
+            "owners[1].paths must be a glob or a list of globs",
+            id="paths-with-number",
+        ),
+        pytest.param(
+            "owners:\n  - owners: ['@a']\n    paths: ['']\n",
+            "owners[1].paths must be a glob or a list of globs",
+            id="empty-glob",
+        ),
+        pytest.param(
+            "owners:\n  - owners: [alice]\n    tables: [a]\n",
+            f"owners[1].owners: 'alice' is not an owner {_HANDLES}",
+            id="handle-without-at",
+        ),
+        pytest.param(
+            "owners:\n  - owners: {a: b}\n    tables: [a]\n",
+            "owners[1].owners must be a handle or a list of handles",
+            id="owners-mapping-in-rule",
+        ),
+        pytest.param(
+            "teams: ['@a']\n",
+            "teams must be a mapping of feature category to owners",
+            id="teams-list",
+        ),
+        pytest.param(
+            "teams:\n  ci: [3]\n",
+            "teams.ci must be a handle or a list of handles",
+            id="team-number",
+        ),
+        pytest.param(
+            "teams:\n  ci: ['@group/']\n",
+            f"teams.ci: '@group/' is not an owner {_HANDLES}",
+            id="team-bad-handle",
+        ),
+        pytest.param(
+            "request_reviews: 'yes'\n",
+            "request_reviews must be true or false, not 'yes'",
+            id="request-reviews-string",
+        ),
+        pytest.param(
+            "request_reviews:\n",
+            "request_reviews must be true or false, not None",
+            id="request-reviews-null",
+        ),
+    ],
+)
+def test_invalid_owners_config(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text)
+    assert str(raised.value) == f".cellsbot.yml: {message}"
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        "@alice",
+        "@a",
+        "@first.last",
+        "@user_name-2",
+        "@gitlab-org/verify",
+        "@gitlab-org/maintainers/database",
+        "@@maintainer",
+        "@@maintainers",
+        "@@developer",
+        "@@Owner",
+        "jane.doe@example.com",
+        "ops+db@mail.example.org",
+        "root@localhost",
+    ],
+)
+def test_valid_handles(handle: str) -> None:
+    assert is_handle(handle)
+    assert parse_config(f"teams:\n  ci: ['{handle}']\n").owners.teams == {"ci": (handle,)}
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        "alice",
+        "@",
+        "@@",
+        "@@reporter",
+        "@@guest",
+        "@-alice",
+        "@group/",
+        "@group//sub",
+        "@a b",
+        "@alice,",
+        "@al!ce",
+        "@alice@example.com",
+        "@example.com@",
+        "jane@",
+        "jane@example.",
+        "",
+    ],
+)
+def test_invalid_handles(handle: str) -> None:
+    assert not is_handle(handle)
+    with pytest.raises(ConfigError, match="is not an owner"):
+        parse_config(f"teams:\n  ci: ['{handle}']\n")
+
+
+def test_the_documented_owners_example_is_valid():
+    """docs/configuration.md's owners example parses, with the values it shows."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = docs[docs.index("## Owners") :]
+    example = section[
+        section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml"))
+    ]
+    owners = parse_config(example).owners
+    assert owners.rules[0] == OwnerRule(owners=("@gitlab-org/verify",), tables=("ci_*", "p_ci_*"))
+    assert owners.teams["team_planning"] == ("@gitlab-org/plan",)
+    assert owners.request_reviews is False
