@@ -18,8 +18,9 @@ NOTE_HOOK = "Note Hook"
 HANDLED_EVENTS = frozenset({MERGE_REQUEST_HOOK, NOTE_HOOK})
 
 JobKind = Literal["review", "command", "closed", "merged"]
-Command = Literal["recheck", "help"]
-COMMANDS: tuple[Command, ...] = ("recheck", "help")
+Command = Literal["recheck", "help", "claim", "rollout"]
+COMMANDS: tuple[Command, ...] = ("recheck", "help", "claim", "rollout")
+MAX_ARGUMENTS = 200  # characters of a command's arguments kept in the job
 MAX_REPORTED_PROBLEMS = 10
 
 
@@ -48,6 +49,9 @@ class ReviewJob:
     command: Command | None = None
     note_id: int | None = None
     author_username: str | None = None
+    author_id: int | None = None
+    #: what follows the command on its line (`claim ci_builds.token as CI_BUILD_TOKEN`)
+    arguments: str | None = None
 
     def to_json(self) -> bytes:
         return _JOB.dump_json(self)
@@ -100,6 +104,7 @@ class _Commit(_Payload):
 
 class _User(_Payload):
     username: NonEmpty
+    id: PositiveId | None = None
 
 
 class _MergeRequestAttributes(_Payload):
@@ -256,9 +261,10 @@ def _note(event: _NoteEvent, delivery: Delivery) -> ReviewJob | Ignored:
         return Ignored("note by the bot itself")
     if attributes.action not in (None, "create"):
         return Ignored(f"note {attributes.action!r}: only new notes carry commands")
-    command = find_command(attributes.note, delivery.bot_username)
-    if command is None:
+    found = find_command(attributes.note, delivery.bot_username)
+    if found is None:
         return Ignored("note without a command for the bot")
+    command, arguments = found
     merge_request = event.merge_request
     if merge_request is None:
         raise PayloadError([{"loc": "merge_request", "msg": "Field required"}])
@@ -278,6 +284,8 @@ def _note(event: _NoteEvent, delivery: Delivery) -> ReviewJob | Ignored:
         command=command,
         note_id=attributes.id,
         author_username=event.user.username,
+        author_id=event.user.id,
+        arguments=arguments or None,
     )
 
 
@@ -286,19 +294,21 @@ _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _QUOTE = re.compile(r"^ {0,3}>.*$", re.MULTILINE)
 
 
-def find_command(note: str, bot_username: str) -> Command | None:
-    """The first `@<bot> recheck` / `@<bot> help` in the note, wherever it stands.
+def find_command(note: str, bot_username: str) -> tuple[Command, str] | None:
+    """The first `@<bot> <command>` in the note, wherever it stands, with what follows it on
+    its line (its arguments, stripped, at most MAX_ARGUMENTS characters).
 
     Quotes and code are skipped: replying to a note that quoted a command, or documenting
     one in backticks, must not run it again. The username is matched case-insensitively
     (as GitLab does) and must end there (`@bot-dev recheck` is someone else)."""
     text = _QUOTE.sub("", _INLINE_CODE.sub("", _FENCED.sub("", note)))
     pattern = re.compile(
-        rf"(?<![\w.@-])@{re.escape(bot_username)}\s+({'|'.join(COMMANDS)})\b",
+        rf"(?<![\w.@-])@{re.escape(bot_username)}[ \t]+({'|'.join(COMMANDS)})\b([^\n]*)",
         re.IGNORECASE,
     )
     found = pattern.search(text)
     if found is None:
         return None
     name = found.group(1).lower()
-    return next(command for command in COMMANDS if command == name)
+    command = next(command for command in COMMANDS if command == name)
+    return command, found.group(2).strip()[:MAX_ARGUMENTS]

@@ -175,6 +175,14 @@ class MergeRequestSnapshot:
     files: dict[str, FileDiff] = field(default_factory=dict)
     incomplete: bool = False  # GitLab cut the diff: some files are not shown inline
     changes: list[Change] = field(default_factory=list)
+    title: str = ""
+    author: str = ""  # the author's username
+    author_id: int | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        """The paths the merge request adds or changes (deleted files left out)."""
+        return [change.new_path for change in self.changes if not change.deleted]
 
     @property
     def unreadable(self) -> list[str]:
@@ -215,4 +223,7 @@ def read_merge_request(gl: gitlab.Gitlab, project_id: int, iid: int) -> MergeReq
         changes=[
             Change(e["old_path"], e["new_path"], bool(e.get("deleted_file"))) for e in entries
         ],
+        title=mr.attributes.get("title") or "",
+        author=(mr.attributes.get("author") or {}).get("username") or "",
+        author_id=(mr.attributes.get("author") or {}).get("id"),
     )

@@ -16,7 +16,7 @@ import gitlab
 from gitlab.exceptions import GitlabCreateError
 
 from analyzers.findings import Finding
-from bot import render
+from bot import coordination, render
 from bot.gitlab_api import MergeRequestSnapshot
 from bot.positions import text_position
 from bot.review import ReviewResult
@@ -57,12 +57,17 @@ class Publisher:
         self.labels = labels
         self.docs_url = docs_url
 
-    def publish(self, mr: MergeRequestSnapshot, result: ReviewResult) -> Published:
+    def publish(
+        self,
+        mr: MergeRequestSnapshot,
+        result: ReviewResult,
+        view: coordination.Coordination | None = None,
+    ) -> Published:
         project = self.gl.projects.get(mr.project_id, lazy=True)
         merge_request = project.mergerequests.get(mr.iid, lazy=True)
         done = Published()
         self._threads(merge_request, mr, result, done)
-        self._summary(merge_request, mr, result, done)
+        self._summary(merge_request, mr, result, view, done)
         self._labels(merge_request, mr, result, done)
         self._status(project, mr, result, done)  # last: the status says the review is complete
         return done
@@ -115,7 +120,7 @@ class Publisher:
             if not notes or notes[0]["author"]["id"] != self.bot_user_id:
                 continue
             key = render.parse_marker(notes[0]["body"])
-            if key and key != "summary":
+            if key and key != "summary" and not key.startswith("note:"):
                 found[key] = (discussion.attributes, notes[0])
         return found
 
@@ -133,7 +138,12 @@ class Publisher:
     # summary, status, labels --------------------------------------------------------------------
 
     def _summary(
-        self, merge_request: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+        self,
+        merge_request: Any,
+        mr: MergeRequestSnapshot,
+        result: ReviewResult,
+        view: coordination.Coordination | None,
+        done: Published,
     ) -> None:
         body = render.summary_note(
             result,
@@ -142,24 +152,62 @@ class Publisher:
             unplaced=done.unplaced,
             unreadable=mr.unreadable,
             docs_url=self.docs_url,
+            coordination=coordination.sections(view),
         )
-        for note in merge_request.notes.list(iterator=True, sort="asc", order_by="created_at"):
-            if (
-                note.author["id"] == self.bot_user_id
-                and render.parse_marker(note.body) == "summary"
-            ):
-                if note.body == body:
-                    done.summary = "unchanged"
-                else:
-                    note.body = body
-                    note.save()
-                    done.summary = "updated"
-                return
+        note = self._find_summary(merge_request)
+        if note is not None:
+            if note.body == body:
+                done.summary = "unchanged"
+            else:
+                note.body = body
+                note.save()
+                done.summary = "updated"
+            return
         if not (result.changes or result.findings.findings or result.findings.suppressed):
             done.summary = "skipped"  # an MR that does not touch the schema gets no note
             return
         merge_request.notes.create({"body": body}, **NO_BLIND_RETRY)
         done.summary = "created"
+
+    def _find_summary(self, merge_request: Any) -> Any | None:
+        for note in merge_request.notes.list(iterator=True, sort="asc", order_by="created_at"):
+            if (
+                note.author["id"] == self.bot_user_id
+                and render.parse_marker(note.body) == "summary"
+            ):
+                return note
+        return None
+
+    # coordination -------------------------------------------------------------------------------
+
+    def show_rollout(self, project_id: int, iid: int, section: str) -> None:
+        """Put `section` (bot.coordination.rollout_section) in the MR's summary note, in
+        place of the one shown before; a merge request without a summary gets one."""
+        merge_request = self._merge_request(project_id, iid)
+        note = self._find_summary(merge_request)
+        if note is None:
+            body = coordination.with_rollout(render.SUMMARY_MARKER + "\n", section)
+            merge_request.notes.create({"body": body}, **NO_BLIND_RETRY)
+            return
+        body = coordination.with_rollout(note.body, section)
+        if body != note.body:
+            note.body = body
+            note.save()
+
+    def post_note(self, project_id: int, iid: int, key: str, body: str) -> bool:
+        """A note of its own on the merge request (a reply to a command, a merge or rollout
+        event), posted once: a note of the bot's with the same key (`[A-Za-z0-9._:-]`) means
+        an earlier run posted it, and nothing is posted. True when it posted."""
+        merge_request = self._merge_request(project_id, iid)
+        marker = render.NOTE_MARKER.format(key=key)
+        for note in merge_request.notes.list(iterator=True, sort="desc", order_by="created_at"):
+            if note.author["id"] == self.bot_user_id and note.body.startswith(marker):
+                return False
+        merge_request.notes.create({"body": f"{marker}\n{body}"}, **NO_BLIND_RETRY)
+        return True
+
+    def _merge_request(self, project_id: int, iid: int) -> Any:
+        return self.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
 
     def _status(
         self, project: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published

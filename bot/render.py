@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 SUMMARY_MARKER = "<!-- cellsbot:summary -->"
 FINDING_MARKER = "<!-- cellsbot:finding:{key} -->"
+NOTE_MARKER = "<!-- cellsbot:note:{key} -->"  # a note of its own: a reply, a merge, a rollout
 NOTE_LIMIT = 1_000_000  # characters GitLab accepts in a note body
 MAX_TABLE_ROWS = 200
 MAX_UNPLACED = 50  # shown with their fix; more are only counted
@@ -58,6 +59,14 @@ SUGGESTION_KINDS = frozenset({"replace"})
 COMMANDS = {
     "recheck": "review the merge request's latest commit again",
     "help": "show this message",
+    "claim <table>.<column> as <BUCKET_TYPE>": (
+        "register a claim type for a globally unique column in the Topology Service "
+        "(proposed now, active when the merge request merges; Maintainers and Owners)"
+    ),
+    "rollout status|pause|resume|retry <cell_id>": (
+        "show or steer the rollout of this merged merge request across cells "
+        "(status: anyone; the others: Maintainers and Owners)"
+    ),
 }
 
 _MESSAGE_CLIP = 400  # characters of a message in a table row
@@ -78,7 +87,9 @@ _LANGUAGES = {
     "config": "yaml",
     "loose_foreign_key": "yaml",
 }
-_MARKER = re.compile(r"\A\s*<!-- cellsbot:(summary|finding:([A-Za-z0-9%/._:,~-]+)) -->")
+_MARKER = re.compile(
+    r"\A\s*<!-- cellsbot:(summary|finding:([A-Za-z0-9%/._:,~-]+)|(note:[A-Za-z0-9%/._:,~-]+)) -->"
+)
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
 _MENTION = re.compile(r"@(?=\w)")
 _REFERENCE = re.compile(r"([#!&])(?=\d)")
@@ -122,11 +133,12 @@ def finding_keys(findings: Sequence[Finding]) -> list[str]:
 
 
 def parse_marker(body: str) -> str | None:
-    """`"summary"` or the finding key of a body the bot wrote, from its first line; else None."""
+    """`"summary"`, the finding key, or `"note:<key>"` of a body the bot wrote, from its first
+    line; else None."""
     match = _MARKER.match(body or "")
     if match is None:
         return None
-    return match.group(2) or "summary"
+    return match.group(2) or match.group(3) or "summary"
 
 
 def _key_part(text: str) -> str:
@@ -251,14 +263,17 @@ def summary_note(
     unplaced: Sequence[Finding] = (),
     unreadable: Sequence[str] = (),
     docs_url: str | None = None,
+    coordination: Sequence[list[str]] = (),
 ) -> str:
-    """The one summary note of a merge request: verdict, findings table (capped), suppressed
-    counts, unanalyzable statements, findings without a thread, unreadable files."""
+    """The one summary note of a merge request: verdict, findings table (capped), the
+    coordination sections (`bot.coordination.sections`, lines each), suppressed counts,
+    unanalyzable statements, findings without a thread, unreadable files."""
     links = _Links(project_url, head_sha, docs_url)
     findings = sorted(result.findings.findings, key=_rank)
     sections = [
         [SUMMARY_MARKER, _verdict(findings), _subtitle(result, links)],
         _table(findings, links),
+        *coordination,
         _suppressed(result.findings.suppressed, links),
         _unanalyzable(result, links),
         _unplaced(sorted(unplaced, key=_rank), links),

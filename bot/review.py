@@ -24,6 +24,7 @@ from analyzers.engine import check, suppress
 from analyzers.findings import ERROR, Finding, FindingSet
 from analyzers.gitlab import is_dictionary_path, is_gitlab_repository, lazy_catalogue, relevant_path
 from analyzers.incremental import Comparison, compare, fileset_key
+from analyzers.owners import CodeOwners, find_codeowners, parse_codeowners
 from analyzers.rules import RuleContext
 from bot import git
 
@@ -69,6 +70,11 @@ class ReviewResult:
     cells_mode: str  # gitlab or generic
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    #: what the coordination needs besides the findings: the head's configuration, its
+    #: sharding model (the GitLab dictionary in GitLab mode) and its CODEOWNERS file
+    config: Config = field(default_factory=Config)
+    cells: CellsContext | None = None
+    codeowners: CodeOwners | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -129,9 +135,11 @@ def review(
     config = load_config(source, files["head"], config_path)
     selections = {label: select_files(files[label], config.schema).paths for label in files}
     gitlab_paths = [p for p in files["head"] if relevant_path(p)]
+    codeowners_path = find_codeowners(files["head"])
+    extra = [codeowners_path] if codeowners_path else []
     texts = source.read_blobs(  # everything the review reads, in one call
         [files[label][path] for label, paths in selections.items() for path in paths]
-        + [files["head"][path] for path in gitlab_paths],
+        + [files["head"][path] for path in [*gitlab_paths, *extra]],
     )
     extractor = Extractor(cache)
     scanned = {}
@@ -163,6 +171,10 @@ def review(
     result = ReviewResult(
         base_rev, head_rev, comparison.changes, unanalyzable, findings, ctx.cells.mode, seconds
     )
+    result.config, result.cells = config, ctx.cells
+    if codeowners_path:
+        text = texts[files["head"][codeowners_path]]
+        result.codeowners = parse_codeowners(text, source=codeowners_path)
     result.stats = _stats(result, comparison, extractor)
     return result
 

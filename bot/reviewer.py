@@ -8,11 +8,13 @@ posted, and a job for a head that is no longer the MR's stops before posting any
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gitlab
 
 from analyzers.build import ParseCache
+from bot.coordination import Coordination
 from bot.gitlab_api import BlobCache, GitLabSource, MergeRequestSnapshot, read_merge_request
 from bot.publish import Published, Publisher
 from bot.review import ReviewResult, review
@@ -38,9 +40,12 @@ def review_merge_request(
     head_sha: str | None,
     cache: ParseCache | None = None,
     blobs: BlobCache | None = None,
+    coordinate: Callable[[MergeRequestSnapshot, ReviewResult], Coordination | None] | None = None,
 ) -> Outcome:
     """Review the MR as of its latest diff version. `head_sha` is the head the job was made
-    for; None (a `recheck` command) means whatever the head is now."""
+    for; None (a `recheck` command) means whatever the head is now. `coordinate` records the
+    review in the coordination ledger and says what the summary should tell about other
+    merge requests, owners and claims."""
     mr = read_merge_request(gl, project_id, iid)
     if mr.state != "opened":
         return Outcome(NOT_OPEN, mr.refs.head_sha)
@@ -52,7 +57,8 @@ def review_merge_request(
     result = review(source, mr.refs.base_sha, mr.refs.head_sha, cache=cache)
     if _head_moved(gl, mr):  # a push during the analysis: its own job will publish
         return Outcome(SUPERSEDED, mr.refs.head_sha, result)
-    published = publisher.publish(mr, result)
+    view = coordinate(mr, result) if coordinate else None
+    published = publisher.publish(mr, result, view)
     logger.info(
         "published the review of %s!%s at %s: %d findings, %d new threads, %d resolved",
         project_id,

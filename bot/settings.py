@@ -34,6 +34,15 @@ class BotSettings(BaseSettings):
     error_label: str = "database::review pending"
     #: whether the bot also removes `error_label` when the errors are gone
     manage_error_label: bool = False
+    #: PostgreSQL for the coordination ledger (schema `ledger`; it can share the Topology
+    #: Service's database); unset: no ledger, so no conflicts, owners, claims or rollouts
+    database_url: str | None = None
+    #: the Topology Service, for claim types and rollouts (e.g. http://topology:8070)
+    topology_url: str | None = None
+    #: an admin token of the Topology Service (cluster file `[[callers]]`, role admin)
+    topology_token: str | None = None
+    #: seconds between two looks at a running rollout
+    rollout_poll_interval: float = 30.0
 
     def label_config(self) -> LabelConfig:
         return LabelConfig(

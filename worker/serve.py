@@ -1,8 +1,10 @@
 """`cellsbot serve`: the webhook receiver, the Topology Service and a worker, in one command.
 
-For trying cellsbot on one machine: embedded PostgreSQL, a broker on local files, a webhook
-secret and a one-cell cluster generated on first start (kept in the data directory). In
-production run the parts as separate processes (see the README).
+For trying cellsbot on one machine: embedded PostgreSQL (the Topology Service's state and the
+coordination ledger), a broker on local files, a webhook secret and a one-cell cluster
+generated on first start (kept in the data directory). The worker reaches the Topology
+Service with the cluster file's admin token. In production run the parts as separate
+processes (see the README).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.webhook import WebhookSettings
 from topology.api.app import create_app as create_topology_app
 from topology.cluster import parse_cluster
 from topology.settings import TopologySettings
+from topology.storage.database import embedded_url
 from worker.celery_app import create_celery
 from worker.service import create_service_app
 
@@ -41,7 +44,17 @@ def serve(*, host: str, port: int, cluster_file: Path | None) -> None:
         webhook = WebhookSettings(webhook_secret=[env["CELLSBOT_WEBHOOK_SECRET"]])
     cluster_file = cluster_file or _default_cluster(bot.data_dir, f"http://{host}:{port}")
     cluster = parse_cluster(cluster_file.read_text(), source=str(cluster_file))
-    topology = create_topology_app(TopologySettings(cluster_file=cluster_file), cluster=cluster)
+    settings = TopologySettings(cluster_file=cluster_file)
+    if not settings.database_url:  # started here, so that the worker's ledger can use it too
+        settings = settings.model_copy(update={"database_url": embedded_url(settings.embedded_dir)})
+    if not bot.database_url:
+        env["CELLSBOT_DATABASE_URL"] = settings.database_url
+    admin = next((caller for caller in cluster.callers if caller.role == "admin"), None)
+    if not bot.topology_url and admin is not None:
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        env["CELLSBOT_TOPOLOGY_URL"] = f"http://{local}:{port}{TOPOLOGY_PREFIX}"
+        env["CELLSBOT_TOPOLOGY_TOKEN"] = admin.token
+    topology = create_topology_app(settings, cluster=cluster)
     app = _combined(create_service_app(create_celery(bot), bot=bot, webhook=webhook), topology)
 
     worker = _start_worker(bot, env)

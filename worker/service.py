@@ -7,7 +7,6 @@ and the tests build the receiver here.
 from __future__ import annotations
 
 import base64
-import logging
 import uuid
 from typing import Any
 
@@ -24,18 +23,22 @@ from bot.intake import DedupeIntake, Intake, RedisIntake
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings, create_webhook_app
 
-logger = logging.getLogger(__name__)
-
 
 def task_for(job: ReviewJob, *, bot_username: str) -> tuple[str, list[Any]] | None:
-    """(task name, args) that a job calls for; None for one that is only recorded."""
+    """(task name, args) that a job calls for; None for a command the bot does not run."""
     if job.kind == "review" or (job.kind == "command" and job.command == "recheck"):
         head = job.head_sha if job.kind == "review" else None  # recheck: whatever is current
         return "cellsbot.review", [job.project_id, job.mr_iid, head]
-    if job.kind == "command" and job.command == "help":
-        return "cellsbot.help", [job.project_id, job.mr_iid, bot_username]
-    logger.info("merge request %s!%s %s", job.project_id, job.mr_iid, job.kind)
-    return None  # merged, closed: recorded for coordination once the ledger exists
+    if job.kind in ("merged", "closed"):
+        return "cellsbot.merge_request_state", [job.project_id, job.mr_iid, job.kind]
+    if job.command == "help":
+        return "cellsbot.help", [job.project_id, job.mr_iid, bot_username, job.note_id]
+    if job.command in ("claim", "rollout"):
+        fields = ("project_id", "mr_iid", "command", "arguments", "note_id")
+        command = {name: getattr(job, name) for name in fields}
+        command |= {"author_id": job.author_id, "author_username": job.author_username}
+        return "cellsbot.command", [command]
+    return None
 
 
 def dispatch(celery: Celery, job: ReviewJob, *, bot_username: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,11 +20,14 @@ from celery import Task
 
 from bot.cache import SqliteParseCache, cache_dir
 from bot.gitlab_api import BlobCache, NotReady, connect
-from bot.publish import NO_BLIND_RETRY, STATUS_NAME, Publisher
+from bot.publish import STATUS_NAME, Publisher
 from bot.render import help_note
 from bot.reviewer import review_merge_request
 from bot.settings import BotSettings
+from topology.client import TopologyClient, TopologyError
 from worker.celery_app import app
+from worker.coordinate import Coordinator
+from worker.ledger import Ledger
 from worker.locks import LockBusy, merge_request_lock
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ class Runtime:
     gl: gitlab.Gitlab
     publisher: Publisher
     blobs: BlobCache
+    coordinator: Coordinator | None  # None without CELLSBOT_DATABASE_URL
 
 
 @cache
@@ -51,7 +56,22 @@ def runtime() -> Runtime:
     publisher = Publisher(
         gl, gl.user.id, labels=settings.label_config(), docs_url=settings.docs_url
     )
-    return Runtime(settings, gl, publisher, BlobCache())
+    coordinator = None
+    if settings.database_url:
+        topology = None
+        if settings.topology_url and settings.topology_token:
+            topology = TopologyClient(settings.topology_url, settings.topology_token)
+        coordinator = Coordinator(
+            Ledger(settings.database_url),
+            gl,
+            publisher,
+            topology,
+            send=lambda name, args: app.send_task(name, args=args),
+            bot_username=gl.user.username,
+        )
+    else:
+        logger.warning("CELLSBOT_DATABASE_URL is unset: no coordination ledger")
+    return Runtime(settings, gl, publisher, BlobCache(), coordinator)
 
 
 @app.task(bind=True, name="cellsbot.review", max_retries=MAX_RETRIES)
@@ -77,6 +97,7 @@ def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[
                     head_sha=head_sha,
                     cache=cache,
                     blobs=rt.blobs,
+                    coordinate=rt.coordinator.review if rt.coordinator else None,
                 )
             finally:
                 cache.close()
@@ -117,19 +138,74 @@ def _report_failure(rt: Runtime | None, project_id: int, head_sha: str | None, w
         logger.warning("could not set the failed status: %s", error)
 
 
-@app.task(bind=True, name="cellsbot.help", max_retries=MAX_RETRIES)
-def help_reply(self: Task, project_id: int, iid: int, bot_username: str) -> dict[str, Any]:
-    """Answer `@cellsbot help` with a note listing the commands."""
-    merge_request = (
-        runtime().gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
-    )
+def _run(task: Task, what: str, work: Callable[[], Any]) -> Any:
+    """Run a task's work: retried (backoff and jitter) when GitLab or the Topology Service
+    is unreachable or answers 5xx or 429; logged and ended on any other refusal."""
     try:
-        merge_request.notes.create({"body": help_note(bot_username)}, **NO_BLIND_RETRY)
+        return work()
     except (requests.ConnectionError, requests.Timeout) as error:
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
-    except gitlab.GitlabError as error:
-        if (error.response_code or 0) < 500 and error.response_code != 429:
-            logger.error("could not answer help on %s!%s: %s", project_id, iid, error)
-            return {"status": "failed", "reason": str(error)}
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
-    return {"status": "answered"}
+        raise task.retry(exc=error, countdown=_backoff(task.request.retries)) from error
+    except (gitlab.GitlabError, TopologyError) as error:
+        code = (error.response_code if isinstance(error, gitlab.GitlabError) else error.status) or 0
+        if code >= 500 or code == 429:
+            raise task.retry(exc=error, countdown=_backoff(task.request.retries)) from error
+        logger.error("%s failed: %s", what, error)
+        return {"status": "failed", "reason": str(error)}
+
+
+def _coordinator() -> Coordinator:
+    coordinator = runtime().coordinator
+    if coordinator is None:
+        raise RuntimeError("CELLSBOT_DATABASE_URL is unset: no coordination ledger")
+    return coordinator
+
+
+@app.task(bind=True, name="cellsbot.help", max_retries=MAX_RETRIES)
+def help_reply(
+    self: Task, project_id: int, iid: int, bot_username: str, note_id: int | None = None
+) -> dict[str, Any]:
+    """Answer `@cellsbot help` with a note listing the commands, once per comment."""
+
+    def work() -> dict[str, Any]:
+        key = f"help:{note_id}" if note_id else f"help:{self.request.id}"
+        runtime().publisher.post_note(project_id, iid, key, help_note(bot_username))
+        return {"status": "answered"}
+
+    return _run(self, f"help on {project_id}!{iid}", work)
+
+
+@app.task(bind=True, name="cellsbot.merge_request_state", max_retries=MAX_RETRIES)
+def merge_request_state(self: Task, project_id: int, iid: int, kind: str) -> dict[str, Any]:
+    """A merge request merged or closed (`kind`): coordinate (claims, colliding merge
+    requests, the rollout of a merge)."""
+
+    def work() -> dict[str, Any]:
+        return {"status": _coordinator().state_changed(project_id, iid, kind)}
+
+    return _run(self, f"{kind} of {project_id}!{iid}", work)
+
+
+@app.task(bind=True, name="cellsbot.command", max_retries=MAX_RETRIES)
+def command(self: Task, job: dict[str, Any]) -> dict[str, Any]:
+    """`@cellsbot claim …` or `@cellsbot rollout …`: run it and reply (once per note)."""
+
+    def work() -> dict[str, Any]:
+        return {"status": "answered", "reply": _coordinator().command(job)}
+
+    return _run(self, f"{job.get('command')} on {job.get('project_id')}!{job.get('mr_iid')}", work)
+
+
+@app.task(bind=True, name="cellsbot.rollout_watch", max_retries=MAX_RETRIES)
+def rollout_watch(self: Task, project_id: int, iid: int, token: str) -> dict[str, Any]:
+    """Look at a merge request's rollout, show it, and look again later until it completes
+    (or a newer watcher takes over)."""
+
+    def work() -> dict[str, Any]:
+        state = _coordinator().look_at_rollout(project_id, iid, token)
+        if state not in (None, "completed"):
+            rollout_watch.apply_async(
+                args=[project_id, iid, token], countdown=runtime().settings.rollout_poll_interval
+            )
+        return {"status": state or "stopped"}
+
+    return _run(self, f"rollout watch of {project_id}!{iid}", work)

@@ -743,6 +743,33 @@ def test_note_commands(receiver: Receiver, note: str, command: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("note", "command", "arguments"),
+    [
+        (
+            "@cellsbot claim ci_builds.token as CI_BUILD_TOKEN",
+            "claim",
+            "ci_builds.token as CI_BUILD_TOKEN",
+        ),
+        ("ok\n@cellsbot rollout retry 3  \nthanks", "rollout", "retry 3"),
+        ("@cellsbot rollout", "rollout", None),
+        ("@cellsbot claim " + "x" * 500, "claim", "x" * 200),
+    ],
+)
+def test_command_arguments_and_author(
+    receiver: Receiver, note: str, command: str, arguments: str | None
+) -> None:
+    job = receiver.queued(note_payload(note), event=NOTE)
+    assert (job.command, job.arguments) == (command, arguments)
+    assert (job.author_username, job.author_id) == ("alice", 3)
+
+
+def test_a_command_and_its_arguments_share_a_line(receiver: Receiver) -> None:
+    assert receiver.ignored(note_payload("@cellsbot\nrecheck"), event=NOTE) == (
+        "note without a command for the bot"
+    )
+
+
+@pytest.mark.parametrize(
     ("payload", "reason"),
     [
         (note_payload(username="cellsbot"), "note by the bot itself"),
@@ -781,7 +808,7 @@ def test_other_events_are_ignored(receiver: Receiver, event: str) -> None:
 
 
 def test_find_command_uses_the_configured_username() -> None:
-    assert find_command("@review.bot help", "review.bot") == "help"
+    assert find_command("@review.bot help", "review.bot") == ("help", "")
     assert find_command("@reviewXbot help", "review.bot") is None
     assert find_command("@cellsbot recheck", "review.bot") is None
 
