@@ -48,6 +48,17 @@ SECRET = "coordination-secret-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789-abcdef"
 MAINTAINER, DEVELOPER = 40, 30
 VERSION_1, VERSION_2 = "20241105120000", "20241106090000"
+OWNERS_CONFIG = """\
+owners:
+  - tables: ["issues"]
+    owners: ["@carol"]
+  - tables: ["projects"]
+    owners: ["@alice"]
+teams:
+  example: ["@app-team"]
+request_reviews: true
+"""
+CODEOWNERS = "[Database]\n/db/docs/ @dba-team\n"
 RINGS = {1: 0, 2: 0, 3: 1, 4: 1, 5: 2, 6: 2}  # cell -> ring
 CELL_TOKENS = {cell: f"cell-{cell}-token-0123456789" for cell in RINGS}
 
@@ -144,9 +155,11 @@ def world(fake_gitlab: FakeGitLab, tmp_path, fresh_database: str, monkeypatch) -
     repo_dir, base, _ = create_example(tmp_path / "example")
     repo = GitRepo(repo_dir)
     repo.git("checkout", "--quiet", "-B", "main", base)
+    repo.commit({".cellsbot.yml": OWNERS_CONFIG, "CODEOWNERS": CODEOWNERS}, "owners")
     bot = fake_gitlab.add_user("cellsbot", BOT_TOKEN, bot=True)
     alice = fake_gitlab.add_user("alice", HUMAN_TOKEN)
     bob = fake_gitlab.add_user("bob", "bob-token-0123456789")
+    fake_gitlab.add_user("carol", "carol-token-0123456789")
     project = fake_gitlab.add_project("acme/app", repo_dir)
     fake_gitlab.add_member(project, alice, MAINTAINER)
     fake_gitlab.add_member(project, bob, DEVELOPER)
@@ -230,6 +243,15 @@ def test_colliding_merge_requests_claims_and_a_merge(world: World) -> None:
     wait_for(lambda: f"!{first}" in world.summary(second), "the second MR learning of the first")
     assert "#### Coordinate with" in world.summary(first)
     assert "`issues`" in world.summary(second)
+
+    # the owners of what each touches, outside its author's team, are mentioned
+    owners = world.summary(second).split("#### Owners outside the author's team")[1]
+    assert "- @carol: table `issues`" in owners
+    assert "- @app-team: table `issues`: feature category `example`" in owners
+    assert "- @dba-team: table `issues`: CODEOWNERS [Database]" in owners
+    assert "@alice" not in world.summary(first).split("#### Owners")[1]  # her own table
+    reviewers = world.fake.merge_request(world.project, second)["reviewers"]
+    assert [user["username"] for user in reviewers] == ["carol"]  # users only
 
     # a Developer may not register a claim type: refused, with a reply, and nothing registered
     world.say(first, "@cellsbot claim projects.path as PROJECT_PATH", world.bob)
