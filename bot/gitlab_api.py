@@ -16,7 +16,11 @@ from urllib.parse import quote
 
 import gitlab
 
+from bot.gitlab_session import ObservedSession
+from bot.metrics import GitLabMetrics
 from bot.positions import DiffRefs, FileDiff, diff_files
+from topology.observability.context import carry_context
+from topology.observability.logs import register_secrets
 
 PER_PAGE = 100
 
@@ -34,8 +38,13 @@ class NotReady(Exception):
     """GitLab has not computed the MR's diff yet (right after creation): try again shortly."""
 
 
-def connect(url: str, token: str, *, timeout: float = 10.0) -> gitlab.Gitlab:
-    """A client that retries GitLab's transient errors and honours its rate limits."""
+def connect(
+    url: str, token: str, *, timeout: float = 10.0, metrics: GitLabMetrics | None = None
+) -> gitlab.Gitlab:
+    """A client that retries GitLab's transient errors and honours its rate limits. Its
+    requests carry the correlation id and trace context, and are counted in `metrics`
+    (bot.gitlab_session); the token is never logged."""
+    register_secrets(token)
     return gitlab.Gitlab(
         url,
         private_token=token,
@@ -43,6 +52,7 @@ def connect(url: str, token: str, *, timeout: float = 10.0) -> gitlab.Gitlab:
         retry_transient_errors=True,
         per_page=PER_PAGE,
         user_agent="cellsbot",
+        session=ObservedSession(metrics),
     )
 
 
@@ -121,7 +131,8 @@ class GitLabSource:
         added = [c.new_path for c in changes if not c.deleted]
         if added:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(added))) as pool:
-                contents = pool.map(lambda path: self._raw_file(path, commit), added)
+                read = carry_context(lambda path: self._raw_file(path, commit))
+                contents = pool.map(read, added)
                 for path, content in zip(added, contents, strict=True):
                     if content is None:
                         continue
@@ -148,7 +159,8 @@ class GitLabSource:
         missing = [blob for blob, text in texts.items() if text is None]
         if missing:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(missing))) as pool:
-                for blob, text in zip(missing, pool.map(self._fetch, missing), strict=True):
+                fetched = pool.map(carry_context(self._fetch), missing)
+                for blob, text in zip(missing, fetched, strict=True):
                     self.blobs.put(blob, text)
                     texts[blob] = text
         return texts  # type: ignore[return-value]

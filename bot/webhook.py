@@ -8,6 +8,11 @@ disable it for a while), so the receiver never analyses anything: it turns a del
 - 200 `{"status": "ignored", "reason": …}` / `{"status": "duplicate"}`: nothing to do;
 - 400 / 422 / 413 / 401 `{"error": …, "detail": …}`: bad input, oversized, not GitLab;
 - 503: the job could not be enqueued (the only 5xx, so that GitLab delivers again).
+
+Every answer to a delivery carries its correlation id in `X-Correlation-Id`: the delivery's
+`X-Gitlab-Event-UUID`, else its `Idempotency-Key`, else a new UUID. The receiver's log lines
+carry it, and so does the job's task message (worker.service). `GET /metrics` serves the
+receiver's Prometheus metrics (bot.metrics), without authentication, like `GET /healthz`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Annotated, Any
 
 import pydantic_core
@@ -39,7 +45,18 @@ from starlette.routing import Route
 from bot.dedupe import dedupe_key
 from bot.events import HANDLED_EVENTS, Delivery, Ignored, PayloadError, ReviewJob, decide
 from bot.intake import Intake
+from bot.metrics import DUPLICATE, IGNORED, QUEUED, ReceiverMetrics, event_label
 from bot.webhook_auth import TOKEN_HEADER, AuthError, WebhookAuth, decode_signing_key
+from topology.observability import tracing
+from topology.observability.context import (
+    CORRELATION_HEADER,
+    accepted,
+    correlation_id,
+    new_correlation_id,
+    set_correlation_id,
+)
+from topology.observability.logs import register_secrets
+from topology.observability.metrics import metrics_endpoint
 
 __all__ = [
     "ReviewJob",
@@ -51,6 +68,10 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/gitlab"
+METRICS_PATH = "/metrics"
+#: where a delivery's correlation id waits for its error answer (the ASGI scope)
+_CORRELATION_SCOPE = "cellsbot.correlation_id"
+_CORRELATION_HEADER = CORRELATION_HEADER.lower().encode()
 MIB = 1 << 20
 _USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 _CONTENT_LENGTH = re.compile(r"\d{1,19}")
@@ -133,29 +154,38 @@ class WebhookError(Exception):
         self.detail = detail
 
 
-def create_webhook_app(settings: WebhookSettings, intake: Intake) -> FastAPI:
-    """The receiver: `POST /webhooks/gitlab` and `GET /healthz`.
+def create_webhook_app(
+    settings: WebhookSettings, intake: Intake, *, metrics: ReceiverMetrics | None = None
+) -> FastAPI:
+    """The receiver: `POST /webhooks/gitlab`, `GET /healthz` and `GET /metrics`.
 
     `intake` records each delivery and enqueues its job. Raises ValueError when neither a
     webhook secret nor a signing key is configured: the receiver never runs open."""
+    secrets = [secret.get_secret_value() for secret in settings.webhook_secret]
+    signing_key = settings.webhook_signing_key
+    register_secrets(*secrets, signing_key.get_secret_value() if signing_key else None)
     auth = WebhookAuth(
-        [secret.get_secret_value() for secret in settings.webhook_secret],
-        settings.signing_key_bytes(),
-        tolerance=settings.webhook_timestamp_tolerance,
+        secrets, settings.signing_key_bytes(), tolerance=settings.webhook_timestamp_tolerance
     )
-    receiver = _Receiver(settings, auth, intake)
+    metrics = metrics if metrics is not None else ReceiverMetrics()
+    receiver = _Receiver(settings, auth, intake, metrics, traced=tracing.enabled())
     app = FastAPI(
         title="cellsbot GitLab webhook receiver",
         version="1",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        telemetry=tracing.fastapi_telemetry(),
     )
     _install_errors(app)
     # a plain Starlette route: the receiver reads the request itself, and FastAPI's
     # dependency resolution would cost a third of a bare endpoint's time per delivery
     app.router.routes.append(Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]))
     app.add_api_route("/healthz", _healthz, methods=["GET"])
+    app.router.routes.append(
+        Route(METRICS_PATH, metrics_endpoint(metrics.registry), methods=["GET"])
+    )
+    app.state.metrics = metrics
     return app
 
 
@@ -169,22 +199,56 @@ class _Receiver:
     settings: WebhookSettings
     auth: WebhookAuth
     intake: Intake
+    metrics: ReceiverMetrics
+    traced: bool = False
 
-    async def receive(self, request: Request) -> JSONResponse:
+    async def receive(self, request: Request) -> Response:
+        """Take the delivery's correlation id, handle it, count it, and answer with the id."""
+        started = perf_counter()
+        headers = request.headers
+        event_uuid = headers.get("x-gitlab-event-uuid") or None
+        idempotency_key = headers.get("idempotency-key")
+        found = accepted(event_uuid) or accepted(idempotency_key) or new_correlation_id()
+        # not reset afterwards: each request runs in a context of its own, and the server's
+        # access log line, written while the answer is sent, should carry the id too
+        set_correlation_id(found)
+        request.scope[_CORRELATION_SCOPE] = found
+        event_header = headers.get("x-gitlab-event")
+        event = event_label(event_header)
+        handle = self._handle_traced if self.traced else self._handle
+        try:
+            outcome, response = await handle(request, event_header, event_uuid, idempotency_key)
+        except WebhookError as error:
+            self.metrics.refused(event, error.error, error.status, perf_counter() - started)
+            raise
+        except Exception:
+            self.metrics.refused(event, "internal", 500, perf_counter() - started)
+            raise
+        self.metrics.delivered(event, outcome, perf_counter() - started)
+        response.raw_headers.append((_CORRELATION_HEADER, found.encode()))
+        return response
+
+    async def _handle(
+        self,
+        request: Request,
+        event_header: str | None,
+        event_uuid: str | None,
+        idempotency_key: str | None,
+    ) -> tuple[str, Response]:
         """Authenticate (the token before reading anything), read at most the limit, verify
-        the signature, then decide and enqueue."""
+        the signature, then decide and enqueue: (outcome, answer)."""
         headers = request.headers
         self._authenticate(lambda: self.auth.check_token(headers.get(TOKEN_HEADER)), request)
         body = await read_limited_body(request, self.settings.webhook_max_body)
         self._authenticate(lambda: self.auth.check_signature(headers, body), request)
-        event = headers.get("x-gitlab-event", "").strip()
+        event = (event_header or "").strip()
         if not event:
             raise WebhookError(400, "missing_event", "the X-Gitlab-Event header is missing")
         if event not in HANDLED_EVENTS:
             return _ignored(f"{event[:_MAX_ECHOED]!r} events are not handled")
         delivery = Delivery(
             event=event,
-            event_uuid=headers.get("x-gitlab-event-uuid") or None,
+            event_uuid=event_uuid,
             delivered_at=datetime.now(UTC),
             bot_username=self.settings.bot_username,
         )
@@ -197,12 +261,39 @@ class _Receiver:
             _log.debug("ignored %s: %s", event, decision.reason)
             return _ignored(decision.reason)
         key = dedupe_key(
-            decision,
-            event,
-            idempotency_key=headers.get("idempotency-key"),
-            event_uuid=delivery.event_uuid,
+            decision, event, idempotency_key=idempotency_key, event_uuid=delivery.event_uuid
         )
         return await self._enqueue_once(key, decision)
+
+    async def _handle_traced(
+        self,
+        request: Request,
+        event_header: str | None,
+        event_uuid: str | None,
+        idempotency_key: str | None,
+    ) -> tuple[str, Response]:
+        """`_handle` in a span; a refusal (4xx) is an answer, not a failure of the span."""
+        attributes = {
+            "gitlab.event": event_header or "",
+            "cellsbot.correlation_id": correlation_id() or "",
+        }
+        with tracing.span("webhook delivery", attributes=attributes) as span:
+            try:
+                outcome, response = await self._handle(
+                    request, event_header, event_uuid, idempotency_key
+                )
+            except WebhookError as error:
+                if span is not None:
+                    span.set_attribute("cellsbot.outcome", error.error)
+                    span.set_attribute("http.response.status_code", error.status)
+                    if error.status >= 500:
+                        tracing.fail(span, error.error)
+                refused = error
+            else:
+                if span is not None:
+                    span.set_attribute("cellsbot.outcome", outcome)
+                return outcome, response
+        raise refused
 
     def _authenticate(self, check: Callable[[], None], request: Request) -> None:
         try:
@@ -212,7 +303,7 @@ class _Receiver:
             _log.warning("rejected a webhook delivery from %s: %s", client, error.reason)
             raise WebhookError(401, "unauthorized", error.reason) from None
 
-    async def _enqueue_once(self, key: str, job: ReviewJob) -> JSONResponse:
+    async def _enqueue_once(self, key: str, job: ReviewJob) -> tuple[str, Response]:
         """Record the delivery and enqueue its job (one step: see bot.intake); 503 when that
         fails or hangs, so that GitLab delivers again."""
         try:
@@ -224,24 +315,26 @@ class _Receiver:
             )
             raise WebhookError(503, "unavailable", "cannot enqueue the job; retry") from None
         if not first:
-            _log.info("duplicate delivery of %s !%s (%s)", job.project_path, job.mr_iid, key)
-            return JSONResponse({"status": "duplicate"})
-        _log.info(
+            _log.debug("duplicate delivery of %s !%s (%s)", job.project_path, job.mr_iid, key)
+            return DUPLICATE, JSONResponse({"status": "duplicate"})
+        # debug: one line per delivery would cost the hot path more than the rest of it; the
+        # metrics count deliveries, and the server's access log (with the id) lists them
+        _log.debug(
             "queued %s job for %s !%s at %s",
             job.kind,
             job.project_path,
             job.mr_iid,
             (job.head_sha or "-")[:12],
         )
-        return Response(
+        return QUEUED, Response(
             b'{"status":"queued","job":' + job.to_json() + b"}",
             202,
             media_type="application/json",
         )
 
 
-def _ignored(reason: str) -> JSONResponse:
-    return JSONResponse({"status": "ignored", "reason": reason})
+def _ignored(reason: str) -> tuple[str, Response]:
+    return IGNORED, JSONResponse({"status": "ignored", "reason": reason})
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -277,25 +370,36 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 
 def _install_errors(app: FastAPI) -> None:
-    """Every answer that is not 2xx is `{"error": …, "detail": …}`, FastAPI's own included."""
+    """Every answer that is not 2xx is `{"error": …, "detail": …}`, FastAPI's own included;
+    an answer to a delivery carries its correlation id."""
+
+    def answer(request: Request, body: dict[str, Any], status: int, **kwargs: Any) -> JSONResponse:
+        response = JSONResponse(body, status, **kwargs)
+        found = request.scope.get(_CORRELATION_SCOPE)
+        if found:
+            response.raw_headers.append((_CORRELATION_HEADER, found.encode()))
+        return response
 
     @app.exception_handler(WebhookError)
     async def webhook_error(request: Request, error: WebhookError) -> JSONResponse:
-        return JSONResponse({"error": error.error, "detail": error.detail}, error.status)
+        return answer(request, {"error": error.error, "detail": error.detail}, error.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         detail = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()]
-        return JSONResponse({"error": "invalid_request", "detail": detail}, 422)
+        return answer(request, {"error": "invalid_request", "detail": detail}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         names = {404: "not_found", 405: "method_not_allowed"}
         name = names.get(error.status_code, "http_error")
-        return JSONResponse(
-            {"error": name, "detail": error.detail}, error.status_code, headers=error.headers
+        return answer(
+            request,
+            {"error": name, "detail": error.detail},
+            error.status_code,
+            headers=error.headers,
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"error": "internal", "detail": None}, 500)
+        return answer(request, {"error": "internal", "detail": None}, 500)

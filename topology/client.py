@@ -6,12 +6,16 @@
 
 Errors are TopologyError with the gRPC code, HTTP status and ErrorInfo reason of the answer;
 ClaimConflict (a TopologyError) for BeginUpdate's ALREADY_TAKEN, LEASED, NOT_OWNER, … answers.
+
+Each request carries the caller's correlation id (`X-Correlation-Id`) and, when tracing is on,
+its span's context (`traceparent`), and is traced as a client span.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +24,10 @@ from typing import Any
 import httpx
 
 from topology.api import schemas
+from topology.observability import tracing
+from topology.observability.context import CORRELATION_HEADER, correlation_id
+
+_ID = re.compile(r"/\d+(?=/|:|$)")
 
 
 class TopologyError(Exception):
@@ -308,7 +316,22 @@ class TopologyClient:
     # transport --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, conflicts: bool = False, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        route = _ID.sub("/:id", path)
+        attributes = {"http.request.method": method, "url.template": route}
+        with tracing.span(
+            f"Topology {method} {route}", kind=tracing.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                response = self._http.request(method, path, headers=_context_headers(), **kwargs)
+            except httpx.TransportError as error:  # no answer: as retryable as a 503
+                message = f"could not reach the Topology Service: {error!r}"
+                raise TopologyError(
+                    503, {"code": 14, "message": message}, httpx.Headers()
+                ) from error
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 500:
+                    tracing.fail(span, str(response.status_code))
         if response.is_success:
             return response.json()
         try:
@@ -321,6 +344,16 @@ class TopologyClient:
             else TopologyError
         )
         raise error(response.status_code, body if isinstance(body, dict) else {}, response.headers)
+
+
+def _context_headers() -> dict[str, str] | None:
+    """The correlation id and trace context of the work this call is part of."""
+    headers: dict[str, str] = {}
+    found = correlation_id()
+    if found:
+        headers[CORRELATION_HEADER] = found
+    tracing.inject(headers)
+    return headers or None
 
 
 def _lease(cell_id: int, lease_uuid: str) -> dict[str, Any]:

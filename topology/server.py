@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from topology.cluster import Cluster, parse_cluster
+from topology.observability.logs import configure_logging
+from topology.observability.tracing import TracingUnavailable, configure_tracing
 from topology.settings import TopologySettings
 
 
@@ -27,11 +28,22 @@ def serve(cluster_file: Path, *, host: str, port: int) -> None:
         raise ClusterError(f"cannot read the cluster file: {error}") from error
     cluster = parse_cluster(text, source=str(cluster_file))
     settings = TopologySettings(cluster_file=cluster_file)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(format=settings.log_format, level=settings.log_level)
+    try:
+        configure_tracing(settings.otlp_endpoint, service_name="cellsbot-topology")
+    except TracingUnavailable as error:
+        print(f"cellsbot: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     # uvicorn shuts down gracefully on SIGTERM and then raises it again; exit through Python
     # then, so that exit handlers run (they stop an embedded PostgreSQL)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    uvicorn.run(create_app(settings, cluster=cluster), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, cluster=cluster),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through configure_logging's handler
+    )
 
 
 def openapi() -> dict[str, Any]:

@@ -180,6 +180,16 @@ class Ledger:
             ).fetchone()
         return Rollout(row["rollout_id"], row["state"], row["shown"], row["watch"]) if row else None
 
+    def rollout_states(self) -> dict[str, int]:
+        """How many watched rollouts are in each state the bot last saw (`new`: not looked
+        at yet), for the metrics."""
+        with self._pool.connection(timeout=2) as conn:
+            rows = conn.execute(
+                "SELECT coalesce(nullif(state, ''), 'new') AS state, count(*) AS count "
+                "FROM ledger.rollouts GROUP BY 1"
+            ).fetchall()
+        return {row["state"]: row["count"] for row in rows}
+
     def set_rollout(self, project_id: int, iid: int, rollout_id: int) -> None:
         with self._transaction(project_id) as conn:
             conn.execute(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+logger = logging.getLogger(__name__)
 
 
 class LockBusy(Exception):
@@ -36,9 +39,13 @@ def merge_request_lock(
         try:
             yield
         finally:
-            # expired already when the review took longer than `timeout`
-            with suppress(redis.exceptions.LockNotOwnedError):
+            try:
                 lock.release()
+            except redis.exceptions.LockNotOwnedError:
+                pass  # expired already: the review took longer than `timeout`
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+                # the review is done and published; the lock expires after `timeout`
+                logger.warning("could not release the lock of %s: %s", key, error)
         return
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(folder / f"{key.replace(':', '-')}.lock", os.O_CREAT | os.O_RDWR)

@@ -24,6 +24,8 @@ from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from topology.api.app import create_app as create_topology_app
 from topology.cluster import parse_cluster
+from topology.observability.logs import configure_logging
+from topology.observability.tracing import TracingUnavailable, configure_tracing
 from topology.settings import TopologySettings
 from topology.storage.database import embedded_url
 from worker.celery_app import create_celery
@@ -36,6 +38,14 @@ def serve(*, host: str, port: int, cluster_file: Path | None) -> None:
     import uvicorn  # noqa: PLC0415
 
     bot = BotSettings()
+    bot.register_secrets()
+    level = bot.log_level or "INFO"
+    configure_logging(format=bot.log_format, level=level)
+    try:
+        configure_tracing(bot.otlp_endpoint, service_name="cellsbot")
+    except TracingUnavailable as error:
+        print(f"cellsbot: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     bot.data_dir.mkdir(parents=True, exist_ok=True)
     env = {}
     webhook = WebhookSettings()
@@ -61,7 +71,7 @@ def serve(*, host: str, port: int, cluster_file: Path | None) -> None:
     _banner(host, port, bot, webhook, cluster_file, generated="CELLSBOT_WEBHOOK_SECRET" in env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # run exit handlers
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level=level.lower(), log_config=None)
     finally:
         worker.terminate()
         try:

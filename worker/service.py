@@ -1,7 +1,8 @@
 """The webhook receiver wired to the worker: each ReviewJob becomes a Celery task.
 
 This is the shell that joins the two halves (bot/ never imports worker/): `cellsbot serve`
-and the tests build the receiver here.
+and the tests build the receiver here. Each task message carries the delivery's correlation
+id and trace context as keyword arguments (worker.observed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from bot.events import ReviewJob
 from bot.intake import DedupeIntake, Intake, RedisIntake
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings, create_webhook_app
+from topology.observability.logs import configure_logging
+from topology.observability.tracing import configure_tracing
+from worker.observed import message_kwargs
 
 
 def task_for(job: ReviewJob, *, bot_username: str) -> tuple[str, list[Any]] | None:
@@ -42,20 +46,25 @@ def task_for(job: ReviewJob, *, bot_username: str) -> tuple[str, list[Any]] | No
 
 
 def dispatch(celery: Celery, job: ReviewJob, *, bot_username: str) -> None:
-    """Send the task a job calls for; raise when the broker does not take it."""
+    """Send the task a job calls for, in the current context (correlation id, trace); raise
+    when the broker does not take it."""
     if task := task_for(job, bot_username=bot_username):
         name, args = task
-        celery.send_task(name, args=args)
+        celery.send_task(name, args=args, kwargs=message_kwargs())
 
 
-def redis_message(name: str, args: list[Any], queue: str) -> str:
-    """What `send_task(name, args=args)` pushes onto `queue` through kombu's Redis transport:
-    a Celery protocol 2 message (headers, base64 JSON body) in kombu's envelope, addressed to
-    the default exchange so that a restored unacked message goes back to `queue`.
-    Built by hand because Celery's own builder costs more than the rest of a delivery;
-    tests/worker/test_service.py checks it against Celery's and runs it on a real worker."""
+def redis_message(
+    name: str, args: list[Any], queue: str, kwargs: dict[str, Any] | None = None
+) -> str:
+    """What `send_task(name, args=args, kwargs=kwargs)` pushes onto `queue` through kombu's
+    Redis transport: a Celery protocol 2 message (headers, base64 JSON body) in kombu's
+    envelope, addressed to the default exchange so that a restored unacked message goes back
+    to `queue`. Built by hand because Celery's own builder costs more than the rest of a
+    delivery; tests/worker/test_service.py checks it against Celery's and runs it on a real
+    worker."""
     task_id = str(uuid.uuid4())
-    body = pydantic_core.to_json([args, {}, _NO_WORKFLOW])
+    kwargs = kwargs or {}
+    body = pydantic_core.to_json([args, kwargs, _NO_WORKFLOW])
     return pydantic_core.to_json(
         {
             "body": base64.b64encode(body).decode(),
@@ -75,7 +84,7 @@ def redis_message(name: str, args: list[Any], queue: str) -> str:
                 "root_id": task_id,
                 "parent_id": None,
                 "argsrepr": repr(args),
-                "kwargsrepr": "{}",
+                "kwargsrepr": repr(kwargs),
                 "origin": _ORIGIN,
                 "ignore_result": False,
                 "replaced_task_nesting": 0,
@@ -107,9 +116,9 @@ def intake_for(celery: Celery, bot: BotSettings, bot_username: str) -> Intake:
     if broker.startswith(("redis://", "rediss://")):
         queue = celery.conf.task_default_queue
 
-        def encode(job: ReviewJob) -> str | None:
+        def encode(job: ReviewJob) -> str | None:  # in the delivery's context
             task = task_for(job, bot_username=bot_username)
-            return redis_message(*task, queue) if task else None
+            return redis_message(*task, queue, message_kwargs()) if task else None
 
         client = redis.asyncio.Redis.from_url(broker, socket_timeout=2)
         return RedisIntake(client, queue, encode)
@@ -134,8 +143,12 @@ def create_service_app(
 
 def create_app() -> FastAPI:
     """The receiver for production, configured from the environment:
-    `uvicorn --factory worker.service:create_app --host 0.0.0.0 --port 8080`."""
+    `uvicorn --factory worker.service:create_app --host 0.0.0.0 --port 8080`. It logs and
+    traces as the settings say (its uvicorn's lines included)."""
     from worker.celery_app import create_celery  # noqa: PLC0415 (no broker set-up on import)
 
     settings = BotSettings()
+    settings.register_secrets()
+    configure_logging(format=settings.log_format, level=settings.log_level or "INFO")
+    configure_tracing(settings.otlp_endpoint, service_name="cellsbot-webhook")
     return create_service_app(create_celery(settings), bot=settings)

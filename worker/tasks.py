@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 import gitlab
+import redis
 import requests
 from celery import Task
 
@@ -23,15 +24,18 @@ from bot.gitlab_api import BlobCache, NotReady, connect
 from bot.publish import STATUS_NAME, Publisher
 from bot.render import help_note
 from bot.reviewer import review_merge_request
-from bot.settings import BotSettings
+from bot.settings import MAX_RETRY_COUNTDOWN, BotSettings
 from topology.client import TopologyClient, TopologyError
+from worker import metrics
 from worker.celery_app import app
 from worker.coordinate import Coordinator
 from worker.ledger import Ledger
 from worker.locks import LockBusy, merge_request_lock
+from worker.observed import message_kwargs
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 8
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)  # lock: retry
 LOCK_WAIT = 30.0
 
 
@@ -49,9 +53,15 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     settings = BotSettings()
+    settings.register_secrets()
     if not settings.gitlab_token:
         raise RuntimeError("CELLSBOT_GITLAB_TOKEN is not set: reviews cannot be posted")
-    gl = connect(settings.gitlab_url, settings.gitlab_token, timeout=settings.gitlab_timeout)
+    gl = connect(
+        settings.gitlab_url,
+        settings.gitlab_token,
+        timeout=settings.gitlab_timeout,
+        metrics=metrics.GITLAB,
+    )
     gl.auth()
     publisher = Publisher(
         gl, gl.user.id, labels=settings.label_config(), docs_url=settings.docs_url
@@ -61,14 +71,16 @@ def runtime() -> Runtime:
         topology = None
         if settings.topology_url and settings.topology_token:
             topology = TopologyClient(settings.topology_url, settings.topology_token)
+        ledger = Ledger(settings.database_url)
         coordinator = Coordinator(
-            Ledger(settings.database_url),
+            ledger,
             gl,
             publisher,
             topology,
-            send=lambda name, args: app.send_task(name, args=args),
+            send=lambda name, args: app.send_task(name, args=args, kwargs=message_kwargs()),
             bot_username=gl.user.username,
         )
+        metrics.ROLLOUTS.watch(ledger.rollout_states)
     else:
         logger.warning("CELLSBOT_DATABASE_URL is unset: no coordination ledger")
     return Runtime(settings, gl, publisher, BlobCache(), coordinator)
@@ -101,7 +113,7 @@ def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[
                 )
             finally:
                 cache.close()
-    except (LockBusy, NotReady, requests.ConnectionError, requests.Timeout) as error:
+    except (LockBusy, NotReady, requests.ConnectionError, requests.Timeout, *REDIS_DOWN) as error:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
     except gitlab.GitlabError as error:
         code = error.response_code or 0
@@ -119,7 +131,7 @@ def review(self: Task, project_id: int, iid: int, head_sha: str | None) -> dict[
 
 def _backoff(retries: int) -> float:
     """Exponential, capped at five minutes, with full jitter."""
-    return random.uniform(0, min(300.0, 2.0 * 2**retries))
+    return random.uniform(0, min(MAX_RETRY_COUNTDOWN, 2.0 * 2**retries))
 
 
 def _report_failure(rt: Runtime | None, project_id: int, head_sha: str | None, why: str) -> None:

@@ -1,4 +1,5 @@
-"""The Topology Service's FastAPI application: state, lifespan and routers."""
+"""The Topology Service's FastAPI application: state, lifespan, routers and operations (each
+request's correlation id, `GET /metrics`, server spans when tracing is on)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 from topology.api import errors, schemas
 from topology.api.auth import Authenticator
 from topology.api.bodies import BODY_MODELS
+from topology.api.metrics import ObservedRequests, TopologyMetrics
 from topology.cluster import Cell, Cluster, parse_cluster
+from topology.observability import tracing
+from topology.observability.logs import register_secrets, register_url
 from topology.settings import TopologySettings
 from topology.storage import repository
 from topology.storage.database import embedded_url
@@ -106,6 +110,8 @@ def create_app(
         cluster = parse_cluster(
             settings.cluster_file.read_text(), source=str(settings.cluster_file)
         )
+    register_secrets(*(caller.token for caller in cluster.callers))
+    register_url(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +121,9 @@ def create_app(
             url,  # writes open their transaction explicitly (in_transaction)
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            # a connection PostgreSQL closed (a restart, a failover) is replaced, not handed out
+            check=AsyncConnectionPool.check_connection,
             kwargs={"autocommit": True},
             open=False,
         )
@@ -140,8 +149,12 @@ def create_app(
         version="1",
         summary="Cells, sequence ranges, lease-based claims, request classification and rollouts.",
         lifespan=lifespan,
+        telemetry=tracing.fastapi_telemetry(),
     )
     errors.install(app)
+    metrics = TopologyMetrics()
+    app.state.metrics = metrics
+    app.add_middleware(ObservedRequests, metrics=metrics)
     from topology.api.routes import (  # noqa: PLC0415
         admin,
         cells,
@@ -153,6 +166,7 @@ def create_app(
 
     for module in (classify, health, cells, claims, admin, rollouts):  # the hot route first
         app.include_router(module.router)
+    app.add_route("/metrics", metrics.endpoint(), methods=["GET"], include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

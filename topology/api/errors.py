@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # gRPC code -> HTTP status, as grpc-gateway maps them
@@ -86,6 +88,23 @@ def install(app: FastAPI) -> None:
             error.status_code, INVALID_ARGUMENT if error.status_code < 500 else INTERNAL
         )
         return JSONResponse(status_body(grpc, str(error.detail)), status_code=error.status_code)
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
+    async def unstorable(request: Request, error: psycopg.Error) -> JSONResponse:
+        """A value PostgreSQL cannot store: text with a NUL byte, a number out of bigint's
+        range, a key too long for its index. The caller's mistake, not the service's."""
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else "bad value"
+        body = status_body(INVALID_ARGUMENT, f"invalid value: {message}", "INVALID_REQUEST")
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        """PostgreSQL is down, restarting or failing over: try again (every write is
+        idempotent). An answer, not a dropped connection, so the client's keep-alive survives."""
+        body = status_body(UNAVAILABLE, "the database is unavailable; retry", "UNAVAILABLE")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

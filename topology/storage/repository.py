@@ -565,6 +565,12 @@ async def list_rollouts(conn: AsyncConnection, name: str | None) -> list[rules.R
     )
 
 
+async def rollout_states(conn: AsyncConnection) -> dict[str, int]:
+    """How many rollouts are in each state (for the metrics)."""
+    cursor = await conn.execute("SELECT state, count(*) FROM rollouts GROUP BY state")
+    return dict(await cursor.fetchall())
+
+
 async def change_rollout(
     conn: AsyncConnection, rollout_id: int, change: Callable[[rules.Rollout], rules.Rollout]
 ) -> rules.Rollout | None:
