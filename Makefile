@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run demo test lint bench bench-topology clean
+.PHONY: run demo test lint bench bench-topology clean hardening load
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cellsbot needs Python >= 3.11")'
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The hardening suite's long mode: many more fuzzing examples, random seeds (docs/reliability.md).
+hardening: $(VENV)/.dev-installed
+	CELLSBOT_HARDENING=long $(BIN)/python -m pytest tests/hardening -q
+
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_schema.py
 
@@ -40,6 +44,11 @@ bench-topology: $(VENV)/.dev-installed
 
 bench-bot: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_bot.py
+
+# 50 webhook deliveries a second for 60 s through receiver, Redis, workers and FakeGitLab;
+# fails on any drop or duplicate (docs/reliability.md). ARGS="--rate 20 --seconds 10" to vary.
+load: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/load_webhooks.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

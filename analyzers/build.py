@@ -183,7 +183,7 @@ class Extractor:
             self.cache.put_ops(fresh)
         if error is not None:  # the text ends inside a quote or comment
             line, end, excerpt = error.line, error.line, ""
-            if infos and infos[-1].line <= error.line:  # the unterminated statement itself
+            if infos and error.in_statement:  # the unterminated statement itself
                 last = infos.pop()
                 line, end, excerpt = last.line, last.end_line, _excerpt(statements[-1])
             infos.append(

@@ -349,14 +349,18 @@ def _extract_drop(text: str) -> Extraction:
     if _NO_EFFECT.match(text):
         return NOTHING
     listed = _DROP_LIST.match(text)
-    if listed and _DROP_FUNCTION.match(text):
-        names = [parse_qualified(part.split("(")[0]) for part in _top_level_split(listed.group(2))]
+    targets = _top_level_split(listed.group(2)) if listed else []  # none: leave it to sqlglot
+    if targets and _DROP_FUNCTION.match(text):
+        names = [parse_qualified(part.split("(")[0]) for part in targets]
         return modeled(*(("drop", "function", n) for n in names))
-    if listed and "," in listed.group(2):  # sqlglot rejects `DROP INDEX a, b`: one at a time
+    if listed and targets and "," in listed.group(2):  # sqlglot rejects `DROP INDEX a, b`
         kind, tail = listed.group(1), listed.group(3) or ""
-        parts = _top_level_split(listed.group(2))
-        ops = [op for part in parts for op in _from_sqlglot(f"{kind} {part}{tail}").ops]
-        return modeled(*ops)
+        parts = [_from_sqlglot(f"{kind} {part}{tail}") for part in targets]
+        ops = [op for part in parts for op in part.ops]
+        reasons = [part.reason for part in parts if part.status == UNANALYZABLE]
+        if reasons:  # a name sqlglot cannot read: say so, never drop it silently
+            return unanalyzable("; ".join(dict.fromkeys(reasons)), *ops)
+        return modeled(*ops) if ops else NOTHING
     return _from_sqlglot(text)
 
 

@@ -15,12 +15,16 @@ _PSQL_META = re.compile(r"\\[^\n]*")
 
 
 class SplitError(ValueError):
-    """The text ends inside a quoted string, dollar-quoted body or block comment."""
+    """The text ends inside a quoted string, dollar-quoted body or block comment.
 
-    def __init__(self, what: str, line: int) -> None:
+    `in_statement` is False for a block comment opened between statements: then no statement
+    is cut short, and the last statement returned is a complete one."""
+
+    def __init__(self, what: str, line: int, *, in_statement: bool = True) -> None:
         super().__init__(f"unterminated {what} starting on line {line}")
         self.what = what
         self.line = line
+        self.in_statement = in_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +43,9 @@ def split_statements(text: str) -> tuple[list[Statement], SplitError | None]:
     respected. Leading blank lines and comments are not part of a statement, so `line`
     is the line of its first token. psql meta-commands (`\\restrict …`) at the start of a
     statement are returned as statements of their own. A text that ends inside a quote or
-    comment yields the statements before it and a `SplitError`; the unterminated rest is
-    returned as a last statement so that nothing is lost.
+    comment yields the statements before it and a `SplitError`; the unterminated rest of a
+    statement is returned as a last statement so that nothing is lost (a block comment opened
+    between statements is no statement: `SplitError.in_statement` is False then).
 
     >>> [s.line for s in split_statements("SELECT 1;\\n\\nSELECT ';';")[0]]
     [1, 3]
@@ -58,6 +63,8 @@ def split_statements(text: str) -> tuple[list[Statement], SplitError | None]:
                 pos = blank.end()
             if text.startswith("/*", pos):
                 end, error = _skip_block_comment(text, pos, line)
+                if error is not None:  # opened after the last statement, which is complete
+                    error.in_statement = False
                 line += text.count("\n", pos, end)
                 pos = end
                 continue

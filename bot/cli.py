@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="the Topology Service's cluster file (default: a generated one-cell cluster)",
     )
+    commands.add_parser(
+        "settings-reference", help="print docs/settings.md: every CELLSBOT_* setting (Markdown)"
+    )
     topology = commands.add_parser("topology", help="the bundled Topology Service")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
     topology_serve = topology_commands.add_parser(
@@ -95,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args.write_docs)
         if args.command == "topology":
             return _topology(args)
+        if args.command == "settings-reference":
+            from bot.settings_reference import reference  # noqa: PLC0415
+
+            sys.stdout.write(reference())
+            return EXIT_OK
         if args.command == "serve":
             from topology.cluster import ClusterError  # noqa: PLC0415
             from worker.serve import serve  # noqa: PLC0415 (the service stack loads only here)

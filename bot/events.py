@@ -22,6 +22,7 @@ Command = Literal["recheck", "help", "claim", "rollout"]
 COMMANDS: tuple[Command, ...] = ("recheck", "help", "claim", "rollout")
 MAX_ARGUMENTS = 200  # characters of a command's arguments kept in the job
 MAX_REPORTED_PROBLEMS = 10
+MAX_ECHOED = 100  # characters of a payload's value repeated in an answer (GitLab stores them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,11 @@ def _problems(error: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _echo(value: str) -> str:
+    """A sender's value as an answer may repeat it: at most MAX_ECHOED characters."""
+    return value if len(value) <= MAX_ECHOED else value[:MAX_ECHOED] + "…"
+
+
 # --- decisions ---
 
 
@@ -196,7 +202,7 @@ def decide(payload: bytes, delivery: Delivery) -> ReviewJob | Ignored:
         return _merge_request(_validate(_MergeRequestEvent, payload), delivery)
     if delivery.event == NOTE_HOOK:
         return _note(_validate(_NoteEvent, payload), delivery)
-    return Ignored(f"{delivery.event!r} events are not handled")
+    return Ignored(f"{_echo(delivery.event)!r} events are not handled")
 
 
 _MR_KINDS: dict[str, JobKind] = {
@@ -212,7 +218,7 @@ def _merge_request(event: _MergeRequestEvent, delivery: Delivery) -> ReviewJob |
     attributes = event.object_attributes
     kind = _MR_KINDS.get(attributes.action)
     if kind is None:
-        return Ignored(f"merge request action {attributes.action!r} needs no review")
+        return Ignored(f"merge request action {_echo(attributes.action)!r} needs no review")
     if attributes.action == "update" and not _has_new_commits(event) and not _became_ready(event):
         return Ignored("merge request update without new commits or draft→ready")
     head_sha = attributes.last_commit.id if attributes.last_commit else None
@@ -256,11 +262,11 @@ def _note(event: _NoteEvent, delivery: Delivery) -> ReviewJob | Ignored:
     if attributes.system:
         return Ignored("system note")
     if attributes.noteable_type != "MergeRequest":
-        return Ignored(f"note on a {attributes.noteable_type}, not a merge request")
+        return Ignored(f"note on a {_echo(attributes.noteable_type)}, not a merge request")
     if event.user.username.casefold() == delivery.bot_username.casefold():
         return Ignored("note by the bot itself")
     if attributes.action not in (None, "create"):
-        return Ignored(f"note {attributes.action!r}: only new notes carry commands")
+        return Ignored(f"note {_echo(attributes.action)!r}: only new notes carry commands")
     found = find_command(attributes.note, delivery.bot_username)
     if found is None:
         return Ignored("note without a command for the bot")

@@ -11,7 +11,14 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from topology.domain.rollouts import MAX_ERROR_LENGTH
@@ -27,11 +34,23 @@ def _bytes_in(value: Any) -> Any:
     return value
 
 
-Int64 = Annotated[int, BeforeValidator(_int64_in), PlainSerializer(str, return_type=str)]
+# Request schemas that also fit the answers: app._openapi puts the request models' schemas
+# beside FastAPI's answer schemas under the same names (Metadata, Subject, …), so the request
+# side must allow what answers hold (int64 as a string, bytes as base64).
+Int64 = Annotated[
+    int,
+    BeforeValidator(_int64_in),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^-?[0-9]+$"}]},
+        mode="validation",
+    ),
+]
 Bytes = Annotated[
     bytes,
     BeforeValidator(_bytes_in),
     PlainSerializer(lambda v: base64.b64encode(v).decode(), return_type=str),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64"}, mode="validation"),
 ]
 Timestamp = Annotated[
     datetime,

@@ -30,6 +30,7 @@ from topology.api.errors import (
     NOT_FOUND,
     ApiError,
 )
+from topology.api.metrics import metrics
 from topology.domain import claims as rules
 from topology.domain.catalogue import CLAIM_FIELDS
 from topology.storage import repository
@@ -77,7 +78,9 @@ async def begin_update(request: Request) -> Response:
         leased = await in_transaction(state(request).pool, work)
     except rules.ClaimConflict as conflict:
         logger.info("%s: BeginUpdate for cell %s refused: %s", caller.name, body.cell_id, conflict)
-        raise _conflict(conflict) from None
+        refusal = _conflict(conflict)
+        metrics(request).conflict(refusal.reason or conflict.reason)
+        raise refusal from None
     lease_uuid = schemas.UUID(value=str(leased.uuid))
     return answer(schemas.BeginUpdateResponse(cell_id=body.cell_id, lease_uuid=lease_uuid))
 
@@ -113,6 +116,7 @@ async def _finish(
         if holder is None:
             return []  # already committed or rolled back
         if holder != body.cell_id:
+            metrics(request).conflict("LEASE_NOT_FOUND")
             raise ApiError(
                 NOT_FOUND,
                 f"cell {body.cell_id} holds no lease {lease_uuid}",
@@ -283,7 +287,7 @@ def _base64(value: str | None, name: str) -> bytes | None:
         return None
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character that is not ASCII
         raise ApiError(
             INVALID_ARGUMENT, f"{name} is not base64", reason="INVALID_REQUEST"
         ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from time import perf_counter
 
 from fastapi import APIRouter, Request, Response
 
@@ -11,6 +12,7 @@ from topology.api.app import state
 from topology.api.auth import ADMIN, CELL, ROUTER, authenticated, require
 from topology.api.bodies import body_of, parse
 from topology.api.errors import INVALID_ARGUMENT, NOT_FOUND, ApiError
+from topology.api.metrics import metrics
 from topology.domain import classify as rules
 from topology.domain.catalogue import CLAIM_FIELDS
 from topology.domain.claims import ClaimKey
@@ -32,6 +34,7 @@ async def classify(request: Request) -> Response:
     # the routers' hot path: the body and the token are read here rather than through
     # FastAPI's dependency injection, which costs more than the rest of the request
     require(await authenticated(request), CELL, ROUTER, ADMIN)
+    started = perf_counter()
     body = await parse(request, schemas.ClassifyRequest)
     topology = state(request)
     if body.claim is not None:
@@ -43,10 +46,10 @@ async def classify(request: Request) -> Response:
 
         owner = await topology.owners.owner(key, lookup)
         cell = None if owner is None else await topology.directory.cell(topology.pool, owner)
-        what = f"claim {key}"
+        what, by = f"claim {key}", "claim"
     elif body.type in rules.TYPES:
         cell = rules.classify(await topology.directory.cells(topology.pool), body.type, body.value)
-        what = f"{body.type} {body.value!r}"
+        what, by = f"{body.type} {body.value!r}", body.type
     else:
         raise ApiError(
             INVALID_ARGUMENT,
@@ -54,6 +57,7 @@ async def classify(request: Request) -> Response:
             reason="INVALID_REQUEST",
         )
     settings = topology.settings
+    metrics(request).classified(by, cell is not None, perf_counter() - started)
     if cell is None:
         raise ApiError(
             NOT_FOUND,
