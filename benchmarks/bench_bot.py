@@ -83,6 +83,7 @@ from harness import (  # noqa: E402
 
 from bot import render  # noqa: E402
 from tests.fake_gitlab import FakeGitLab, GitRepo, LoggedRequest  # noqa: E402
+from worker.command import worker_command  # noqa: E402
 
 CORPUS = Path(os.environ.get("CELLSBOT_CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
 REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -386,11 +387,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log: Path, queue: str, tag: str) -> None:
         self.log = log
-        command = [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--pool=threads", "--concurrency=4", "--loglevel=INFO", "--without-heartbeat",
-            "--without-gossip", "--without-mingle", "-Q", queue, "-n", f"bench-{tag}@%h",
-        ]  # fmt: skip
+        command = worker_command(queue, name=f"bench-{tag}@%h")
         with log.open("wb") as output:
             self.process = subprocess.Popen(
                 command,

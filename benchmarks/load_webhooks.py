@@ -65,6 +65,7 @@ from bot.example import create_example  # noqa: E402
 from tests.fake_gitlab import FakeGitLab, GitRepo, LoggedRequest  # noqa: E402
 from tests.fake_gitlab.webhooks import hook_headers, merge_request_hook  # noqa: E402
 from tests.hardening.faults_support import make_heads  # noqa: E402
+from worker.command import worker_command  # noqa: E402
 
 REDIS_URL = os.environ.get("CELLSBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BOT_TOKEN = "load-bot-token-0123456789"
@@ -338,12 +339,9 @@ def arguments() -> argparse.Namespace:
 def start_workers(env: dict[str, str], folder: Path, count: int, tag: str) -> list[Any]:
     workers = []
     for number in range(count):
-        command = [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--pool=threads", "--concurrency=4", "--loglevel=WARNING", "--without-heartbeat",
-            "--without-gossip", "--without-mingle", "-Q", env["CELLSBOT_QUEUE"],
-            "-n", f"load-{tag}-{number}@%h",
-        ]  # fmt: skip
+        command = worker_command(
+            env["CELLSBOT_QUEUE"], loglevel="WARNING", name=f"load-{tag}-{number}@%h"
+        )
         with (folder / f"worker-{number}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(

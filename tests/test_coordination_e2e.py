@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +41,7 @@ from tests.test_review_e2e import Served
 from tests.topology.conftest import RunningServer
 from topology.client import TopologyClient
 from worker.celery_app import create_celery
+from worker.command import worker_command
 from worker.service import create_service_app
 
 SECRET = "coordination-secret-0123456789"
@@ -181,9 +181,7 @@ def world(fake_gitlab: FakeGitLab, tmp_path, fresh_database: str, monkeypatch) -
         "CELLSBOT_ROLLOUT_POLL_INTERVAL": "0.2",
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool=threads",
-         "--concurrency=4", "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
-         "--without-mingle", "-Q", queue],
+        worker_command(queue),
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip

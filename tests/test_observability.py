@@ -51,6 +51,7 @@ from topology.observability.logs import (
     register_url,
 )
 from worker.celery_app import create_celery
+from worker.command import worker_command
 from worker.service import create_service_app
 
 SECRET = "observability-secret-0123456789"
@@ -285,9 +286,7 @@ def test_one_delivery_is_followed_by_its_id_and_no_secret_is_ever_logged(
         "CELLSBOT_WORKER_METRICS_PORT": str(metrics_port),
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool=threads",
-         "--concurrency=4", "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
-         "--without-mingle", "-Q", queue],
+        worker_command(queue),
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, MergeRequestSetup
 from tests.conftest import REDIS_URL, ROOT, _missing
 from worker.celery_app import create_celery
+from worker.command import worker_command
 from worker.service import create_service_app
 
 SECRET = "webhook-secret-0123456789"
@@ -72,22 +72,7 @@ def bot(fake_gitlab, tmp_path, broker) -> Iterator[tuple[MergeRequestSetup, str]
     setup = MergeRequestSetup(fake_gitlab, tmp_path)
     env = {**broker, "CELLSBOT_GITLAB_URL": fake_gitlab.url, "CELLSBOT_GITLAB_TOKEN": BOT_TOKEN}
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "--pool=threads",
-            "--concurrency=4",
-            "--loglevel=INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-Q",
-            env["CELLSBOT_QUEUE"],
-        ],
+        worker_command(env["CELLSBOT_QUEUE"]),
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

@@ -29,6 +29,7 @@ from topology.observability.tracing import TracingUnavailable, configure_tracing
 from topology.settings import TopologySettings
 from topology.storage.database import embedded_url
 from worker.celery_app import create_celery
+from worker.command import worker_command
 from worker.service import create_service_app
 
 TOPOLOGY_PREFIX = "/topology"
@@ -96,12 +97,7 @@ def _combined(webhook: FastAPI, topology: FastAPI) -> FastAPI:
 
 
 def _start_worker(bot: BotSettings, env: dict[str, str]) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-        "--pool=threads", "--concurrency=4", "--loglevel=INFO", "-Q", bot.queue,
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-    return subprocess.Popen(command, env={**os.environ, **env})
+    return subprocess.Popen(worker_command(bot.queue), env={**os.environ, **env})
 
 
 def _kept_secret(path: Path) -> str:

@@ -31,6 +31,7 @@ import uvicorn
 from bot import render
 from tests.conftest import ROOT, _missing
 from tests.fake_gitlab import FakeGitLab, GitRepo
+from worker.command import CELERY_WORKER, worker_options
 
 SECRET = "hardening-webhook-secret-0123456789"
 START_TIMEOUT = 30.0
@@ -183,8 +184,9 @@ def _postgres_user() -> str:
 
 # the Celery worker --------------------------------------------------------------------------
 
-# The product's Celery app with broker transport options of the test's: the bot has no
-# setting for kombu's visibility timeout (docs/reliability.md), so the test sets it here.
+# The product's Celery app with broker transport options of the test's: the test needs a
+# visibility timeout of seconds, far below what CELLSBOT_BROKER_VISIBILITY_TIMEOUT allows
+# (it must exceed the review lock and the retry waits), so it sets kombu's option itself.
 _LAUNCHER = """
 import json, sys
 from worker.celery_app import app
@@ -206,11 +208,9 @@ class Worker:
         transport: dict[str, Any] | None = None,
     ) -> None:
         self.log = log
-        options = ["--pool=threads", "--concurrency=4", "--loglevel=INFO", "--without-heartbeat"]
-        options += ["--without-gossip", "--without-mingle", "-Q", env["CELLSBOT_QUEUE"]]
-        options += ["-n", f"{name}@%h"]
+        options = worker_options(env["CELLSBOT_QUEUE"], name=f"{name}@%h")
         if transport is None:
-            command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
+            command = list(CELERY_WORKER)
         else:
             command = [sys.executable, "-c", _LAUNCHER, json.dumps(transport)]
         with log.open("ab") as output:
