@@ -38,7 +38,7 @@ from tests.fake_gitlab.webhooks import (
     note_hook,
 )
 from tests.test_review_e2e import Served
-from tests.topology.conftest import RunningServer
+from tests.topology.conftest import RunningServer, ring_cluster
 from topology.client import TopologyClient
 from worker.celery_app import create_celery
 from worker.command import worker_command
@@ -64,19 +64,8 @@ CELL_TOKENS = {cell: f"cell-{cell}-token-0123456789" for cell in RINGS}
 
 
 def cluster_text() -> str:
-    parts = []
-    for cell, ring in RINGS.items():
-        low = cell * 10**12
-        parts.append(
-            f'[[cells]]\nid = {cell}\naddress = "cell-{cell}.example.com:443"\n'
-            f'session_prefix = "cell{cell}:"\nring = {ring}\n'
-            f"[[cells.sequence_ranges]]\nminval = {low}\nmaxval = {low + 10**11 - 1}\n"
-        )
-        parts.append(
-            f'[[callers]]\nrole = "cell"\ncell_id = {cell}\ntoken = "{CELL_TOKENS[cell]}"\n'
-        )
-    parts.append('[[callers]]\nrole = "admin"\ntoken_env = "TEST_TOPOLOGY_ADMIN_TOKEN"\n')
-    return "\n".join(parts)
+    """Six cells, two per ring 0, 1 and 2."""
+    return ring_cluster(RINGS, CELL_TOKENS.__getitem__)
 
 
 @dataclass

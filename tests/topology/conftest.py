@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -74,6 +74,28 @@ TOKENS = {
     "router": "router-token-0123456789",
     "admin": ADMIN_TOKEN,
 }
+
+
+def ring_cluster(
+    rings: Mapping[int, int], token: Callable[[int], str], *, offline: Collection[int] = ()
+) -> str:
+    """A cluster file of cells by ring (cell id -> ring), each with a cell caller whose token
+    is `token(cell id)`, plus the router and the admin callers of TOKENS."""
+    tables = []
+    for cell_id, ring in rings.items():
+        low = cell_id * 10**12
+        tables.append(
+            f'[[cells]]\nid = {cell_id}\naddress = "cell-{cell_id}.example.com:443"\n'
+            f'session_prefix = "cell{cell_id}:"\nring = {ring}\n'
+            f'state = "{"offline" if cell_id in offline else "active"}"\n'
+            f"[[cells.sequence_ranges]]\nminval = {low}\nmaxval = {low + 10**11 - 1}\n"
+        )
+        tables.append(
+            f'[[callers]]\nrole = "cell"\ncell_id = {cell_id}\ntoken = "{token(cell_id)}"\n'
+        )
+    tables.append(f'[[callers]]\nrole = "router"\ntoken = "{TOKENS["router"]}"\n')
+    tables.append('[[callers]]\nrole = "admin"\ntoken_env = "TEST_TOPOLOGY_ADMIN_TOKEN"\n')
+    return "\n".join(tables)
 
 
 def cluster(text: str = CLUSTER) -> Cluster:

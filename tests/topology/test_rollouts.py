@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.topology.conftest import TOKENS, RunningServer, Topology
+from tests.topology.conftest import TOKENS, RunningServer, Topology, ring_cluster
 from topology.client import TopologyClient, TopologyError
 
 V1, V2 = "20260101000000", "20260102000000"
@@ -21,21 +21,7 @@ RINGS = {1: 0, 2: 0, 3: 1, 4: 1, 5: 2, 6: 2, 7: 0}  # cell -> ring; cell 7 is of
 
 def _ring_cluster() -> str:
     """Six active cells, two per ring 0, 1, 2, and an offline cell 7 in ring 0."""
-    tables = []
-    for cell_id, ring in RINGS.items():
-        low = 1 if cell_id == 1 else cell_id * 10**12
-        tables.append(
-            f'[[cells]]\nid = {cell_id}\naddress = "cell-{cell_id}.example.com:443"\n'
-            f'session_prefix = "cell{cell_id}:"\nring = {ring}\n'
-            f'state = "{"offline" if cell_id == 7 else "active"}"\n'
-            f"[[cells.sequence_ranges]]\nminval = {low}\nmaxval = {cell_id * 10**12 + 10**11}\n"
-        )
-        tables.append(
-            f'[[callers]]\nrole = "cell"\ncell_id = {cell_id}\ntoken = "{_token(cell_id)}"\n'
-        )
-    tables.append(f'[[callers]]\nrole = "router"\ntoken = "{TOKENS["router"]}"\n')
-    tables.append('[[callers]]\nrole = "admin"\ntoken_env = "TEST_TOPOLOGY_ADMIN_TOKEN"\n')
-    return "\n".join(tables)
+    return ring_cluster(RINGS, _token, offline={7})
 
 
 def _token(cell_id: int) -> str:
