@@ -17,7 +17,6 @@ receiver's Prometheus metrics (bot.metrics), without authentication, like `GET /
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Annotated, Any
 import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import (
     Field,
     PositiveFloat,
@@ -41,12 +40,21 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.dedupe import dedupe_key
 from bot.events import HANDLED_EVENTS, Delivery, Ignored, PayloadError, ReviewJob, decide
 from bot.intake import Intake
 from bot.metrics import DUPLICATE, IGNORED, QUEUED, ReceiverMetrics, event_label
-from bot.webhook_auth import TOKEN_HEADER, AuthError, WebhookAuth, decode_signing_key
+from bot.webhook_auth import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TOKEN_HEADER,
+    AuthError,
+    WebhookAuth,
+    decode_signing_key,
+)
 from topology.observability import tracing
 from topology.observability.context import (
     CORRELATION_HEADER,
@@ -69,8 +77,6 @@ _log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/gitlab"
 METRICS_PATH = "/metrics"
-#: where a delivery's correlation id waits for its error answer (the ASGI scope)
-_CORRELATION_SCOPE = "cellsbot.correlation_id"
 _CORRELATION_HEADER = CORRELATION_HEADER.lower().encode()
 MIB = 1 << 20
 _USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
@@ -153,6 +159,9 @@ class WebhookError(Exception):
         self.error = error
         self.detail = detail
 
+    def body(self) -> bytes:
+        return pydantic_core.to_json({"error": self.error, "detail": self.detail})
+
 
 def create_webhook_app(
     settings: WebhookSettings, intake: Intake, *, metrics: ReceiverMetrics | None = None
@@ -168,8 +177,11 @@ def create_webhook_app(
         secrets, settings.signing_key_bytes(), tolerance=settings.webhook_timestamp_tolerance
     )
     metrics = metrics if metrics is not None else ReceiverMetrics()
-    receiver = _Receiver(settings, auth, intake, metrics, traced=tracing.enabled())
-    app = FastAPI(
+    traced = tracing.enabled()
+    receiver = _Receiver(settings, auth, intake, metrics, traced=traced)
+    app = _WebhookApp(
+        # with tracing on, deliveries go through FastAPI, whose server span is their parent
+        direct=None if traced else receiver,
         title="cellsbot GitLab webhook receiver",
         version="1",
         docs_url=None,
@@ -178,9 +190,9 @@ def create_webhook_app(
         telemetry=tracing.fastapi_telemetry(),
     )
     _install_errors(app)
-    # a plain Starlette route: the receiver reads the request itself, and FastAPI's
-    # dependency resolution would cost a third of a bare endpoint's time per delivery
-    app.router.routes.append(Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]))
+    # the receiver is an ASGI app of its own (it reads the request and answers every error
+    # itself), routed here for the other methods' 405 and for the traced path
+    app.router.routes.append(Route(WEBHOOK_PATH, receiver, methods=["POST"]))
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.router.routes.append(
         Route(METRICS_PATH, metrics_endpoint(metrics.registry), methods=["GET"])
@@ -189,22 +201,87 @@ def create_webhook_app(
     return app
 
 
+class _WebhookApp(FastAPI):
+    """FastAPI, but `POST /webhooks/gitlab` goes straight to the receiver when `direct` is
+    set: FastAPI's middleware stack and router cost about a fifth of a delivery's time, and
+    the receiver needs none of them (it answers its errors itself)."""
+
+    def __init__(self, *, direct: ASGIApp | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._direct = direct
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self._direct is not None
+            and scope["type"] == "http"
+            and scope["path"] == WEBHOOK_PATH
+            and scope["method"] == "POST"
+        ):
+            await self._direct(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 async def _healthz() -> dict[str, str]:
     """The process is alive (the queue's health is the worker's business)."""
     return {"status": "alive"}
 
 
+#: the request headers the receiver reads (ASGI servers give names in lower case)
+_READ_HEADERS = {
+    name.encode(): name
+    for name in (
+        "x-gitlab-event",
+        "x-gitlab-event-uuid",
+        "idempotency-key",
+        TOKEN_HEADER,
+        ID_HEADER,
+        TIMESTAMP_HEADER,
+        SIGNATURE_HEADER,
+    )
+}
+_CONTENT_LENGTH_HEADER = b"content-length"
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What the receiver reads of a delivery's request: the first value of each header it
+    reads (decoded as latin-1, as Starlette does), every Content-Length, the client."""
+
+    headers: dict[str, str]
+    content_lengths: list[str]
+    client: str
+    receive: Receive
+
+    @classmethod
+    def of(cls, scope: Scope, receive: Receive) -> _Request:
+        headers: dict[str, str] = {}
+        lengths: list[str] = []
+        for raw_name, raw_value in scope["headers"]:
+            if raw_name == _CONTENT_LENGTH_HEADER:
+                lengths.append(raw_value.decode("latin-1"))
+            elif (name := _READ_HEADERS.get(raw_name)) is not None and name not in headers:
+                headers[name] = raw_value.decode("latin-1")
+        client = scope.get("client")
+        return cls(headers, lengths, client[0] if client else "?", receive)
+
+
 @dataclass
 class _Receiver:
+    """`POST /webhooks/gitlab`, a plain ASGI app: a delivery's answer, errors included, is
+    written here, so that it is the same whichever way the request came."""
+
     settings: WebhookSettings
     auth: WebhookAuth
     intake: Intake
     metrics: ReceiverMetrics
     traced: bool = False
 
-    async def receive(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Take the delivery's correlation id, handle it, count it, and answer with the id."""
         started = perf_counter()
+        request = _Request.of(scope, receive)
         headers = request.headers
         event_uuid = headers.get("x-gitlab-event-uuid") or None
         idempotency_key = headers.get("idempotency-key")
@@ -212,31 +289,42 @@ class _Receiver:
         # not reset afterwards: each request runs in a context of its own, and the server's
         # access log line, written while the answer is sent, should carry the id too
         set_correlation_id(found)
-        request.scope[_CORRELATION_SCOPE] = found
         event_header = headers.get("x-gitlab-event")
         event = event_label(event_header)
         handle = self._handle_traced if self.traced else self._handle
         try:
-            outcome, response = await handle(request, event_header, event_uuid, idempotency_key)
+            outcome, status, body = await handle(request, event_header, event_uuid, idempotency_key)
         except WebhookError as error:
             self.metrics.refused(event, error.error, error.status, perf_counter() - started)
-            raise
+            status, body = error.status, error.body()
         except Exception:
+            _log.exception("the webhook delivery failed")
             self.metrics.refused(event, "internal", 500, perf_counter() - started)
-            raise
-        self.metrics.delivered(event, outcome, perf_counter() - started)
-        response.raw_headers.append((_CORRELATION_HEADER, found.encode()))
-        return response
+            status, body = 500, _INTERNAL_ERROR
+        else:
+            self.metrics.delivered(event, outcome, perf_counter() - started)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON_HEADER,
+                    (b"content-length", str(len(body)).encode()),
+                    (_CORRELATION_HEADER, found.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _handle(
         self,
-        request: Request,
+        request: _Request,
         event_header: str | None,
         event_uuid: str | None,
         idempotency_key: str | None,
-    ) -> tuple[str, Response]:
+    ) -> tuple[str, int, bytes]:
         """Authenticate (the token before reading anything), read at most the limit, verify
-        the signature, then decide and enqueue: (outcome, answer)."""
+        the signature, then decide and enqueue: (outcome, status, answer)."""
         headers = request.headers
         self._authenticate(lambda: self.auth.check_token(headers.get(TOKEN_HEADER)), request)
         body = await read_limited_body(request, self.settings.webhook_max_body)
@@ -267,11 +355,11 @@ class _Receiver:
 
     async def _handle_traced(
         self,
-        request: Request,
+        request: _Request,
         event_header: str | None,
         event_uuid: str | None,
         idempotency_key: str | None,
-    ) -> tuple[str, Response]:
+    ) -> tuple[str, int, bytes]:
         """`_handle` in a span; a refusal (4xx) is an answer, not a failure of the span."""
         attributes = {
             "gitlab.event": event_header or "",
@@ -279,9 +367,7 @@ class _Receiver:
         }
         with tracing.span("webhook delivery", attributes=attributes) as span:
             try:
-                outcome, response = await self._handle(
-                    request, event_header, event_uuid, idempotency_key
-                )
+                answer = await self._handle(request, event_header, event_uuid, idempotency_key)
             except WebhookError as error:
                 if span is not None:
                     span.set_attribute("cellsbot.outcome", error.error)
@@ -291,24 +377,24 @@ class _Receiver:
                 refused = error
             else:
                 if span is not None:
-                    span.set_attribute("cellsbot.outcome", outcome)
-                return outcome, response
+                    span.set_attribute("cellsbot.outcome", answer[0])
+                return answer
         raise refused
 
-    def _authenticate(self, check: Callable[[], None], request: Request) -> None:
+    def _authenticate(self, check: Callable[[], None], request: _Request) -> None:
         try:
             check()
         except AuthError as error:
-            client = request.client.host if request.client else "?"
-            _log.warning("rejected a webhook delivery from %s: %s", client, error.reason)
+            _log.warning("rejected a webhook delivery from %s: %s", request.client, error.reason)
             raise WebhookError(401, "unauthorized", error.reason) from None
 
-    async def _enqueue_once(self, key: str, job: ReviewJob) -> tuple[str, Response]:
+    async def _enqueue_once(self, key: str, job: ReviewJob) -> tuple[str, int, bytes]:
         """Record the delivery and enqueue its job (one step: see bot.intake); 503 when that
         fails or hangs, so that GitLab delivers again."""
         try:
-            async with asyncio.timeout(self.settings.webhook_enqueue_timeout):
-                first = await self.intake.submit(key, self.settings.dedupe_ttl, job)
+            first = await self.intake.submit(
+                key, self.settings.dedupe_ttl, job, timeout=self.settings.webhook_enqueue_timeout
+            )
         except Exception:  # the seen-set or the queue is down or hung: nothing was accepted
             _log.exception(
                 "could not enqueue %s job for %s !%s", job.kind, job.project_path, job.mr_iid
@@ -316,7 +402,7 @@ class _Receiver:
             raise WebhookError(503, "unavailable", "cannot enqueue the job; retry") from None
         if not first:
             _log.debug("duplicate delivery of %s !%s (%s)", job.project_path, job.mr_iid, key)
-            return DUPLICATE, JSONResponse({"status": "duplicate"})
+            return DUPLICATE, 200, _DUPLICATE
         # debug: one line per delivery would cost the hot path more than the rest of it; the
         # metrics count deliveries, and the server's access log (with the id) lists them
         _log.debug(
@@ -326,27 +412,27 @@ class _Receiver:
             job.mr_iid,
             (job.head_sha or "-")[:12],
         )
-        return QUEUED, Response(
-            b'{"status":"queued","job":' + job.to_json() + b"}",
-            202,
-            media_type="application/json",
-        )
+        return QUEUED, 202, b'{"status":"queued","job":' + job.to_json() + b"}"
 
 
-def _ignored(reason: str) -> tuple[str, Response]:
-    return IGNORED, JSONResponse({"status": "ignored", "reason": reason})
+_DUPLICATE = b'{"status":"duplicate"}'
+_INTERNAL_ERROR = b'{"error":"internal","detail":null}'
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
+def _ignored(reason: str) -> tuple[str, int, bytes]:
+    return IGNORED, 200, pydantic_core.to_json({"status": "ignored", "reason": reason})
+
+
+async def read_limited_body(request: _Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from
     Content-Length before reading anything, else while counting the streamed chunks."""
-    lengths = set(request.headers.getlist("content-length"))
+    lengths = set(request.content_lengths)
     if len(lengths) > 1 or any(not _CONTENT_LENGTH.fullmatch(v.strip()) for v in lengths):
         raise WebhookError(400, "bad_content_length", "invalid Content-Length header")
     if lengths and int(lengths.pop()) > limit:
         raise WebhookError(413, "payload_too_large", {"limit": limit})
     body = bytearray()
-    while True:  # the ASGI messages themselves: Starlette's stream() costs more per delivery
+    while True:
         message = await request.receive()
         if message["type"] != "http.request":  # http.disconnect
             raise WebhookError(400, "client_disconnected", "the body ended early")
@@ -370,36 +456,21 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 
 def _install_errors(app: FastAPI) -> None:
-    """Every answer that is not 2xx is `{"error": …, "detail": …}`, FastAPI's own included;
-    an answer to a delivery carries its correlation id."""
-
-    def answer(request: Request, body: dict[str, Any], status: int, **kwargs: Any) -> JSONResponse:
-        response = JSONResponse(body, status, **kwargs)
-        found = request.scope.get(_CORRELATION_SCOPE)
-        if found:
-            response.raw_headers.append((_CORRELATION_HEADER, found.encode()))
-        return response
-
-    @app.exception_handler(WebhookError)
-    async def webhook_error(request: Request, error: WebhookError) -> JSONResponse:
-        return answer(request, {"error": error.error, "detail": error.detail}, error.status)
+    """Every answer that is not 2xx is `{"error": …, "detail": …}`, FastAPI's own included
+    (the receiver writes its own)."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         detail = [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in error.errors()]
-        return answer(request, {"error": "invalid_request", "detail": detail}, 422)
+        return JSONResponse({"error": "invalid_request", "detail": detail}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         names = {404: "not_found", 405: "method_not_allowed"}
         name = names.get(error.status_code, "http_error")
-        return answer(
-            request,
-            {"error": name, "detail": error.detail},
-            error.status_code,
-            headers=error.headers,
-        )
+        body = {"error": name, "detail": error.detail}
+        return JSONResponse(body, error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        return answer(request, {"error": "internal", "detail": None}, 500)
+        return JSONResponse({"error": "internal", "detail": None}, 500)
