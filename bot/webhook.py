@@ -2,7 +2,7 @@
 
 GitLab waits at most 10 s and counts slow or failed answers against the hook (4 in a row
 disable it for a while), so the receiver never analyses anything: it turns a delivery into a
-`ReviewJob`, hands it to `enqueue` and answers. Answers:
+`ReviewJob`, hands it to the intake (bot.intake) and answers. Answers:
 
 - 202 `{"status": "queued", "job": …}`: a job was enqueued;
 - 200 `{"status": "ignored", "reason": …}` / `{"status": "duplicate"}`: nothing to do;
