@@ -4,6 +4,11 @@ status and labels — each found again and edited on the next run, never posted 
 Identity comes from hidden markers in the bodies (bot.render) and the bot's user id, not from
 local state, so a retried or concurrent run finds what an earlier one posted. Threads a human
 replied to are never deleted; a thread whose finding is gone is resolved.
+
+A create that timed out is not re-sent (GitLab may have applied it); the task's retry looks
+for it instead. GitLab can still apply it after that look, and the retry then posts a second
+copy. So each run keeps the oldest copy of each thread and of the summary, and removes the
+later ones: deleted when nobody replied to them, else resolved.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bot.review import ReviewResult
 
 logger = logging.getLogger(__name__)
 STATUS_NAME = "cellsbot"
+SUMMARY = "summary"  # the summary note's marker key (render.SUMMARY_MARKER)
 # a create that timed out may have happened: python-gitlab must not re-send it blindly; the
 # task's retry runs the whole publication again, which finds what was created by its marker
 NO_BLIND_RETRY = {"retry_transient_errors": False}
@@ -37,6 +43,7 @@ class Published:
     updated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # keys of later copies deleted or resolved
     unplaced: list[Finding] = field(default_factory=list)
     labels_added: set[str] = field(default_factory=set)
     labels_removed: set[str] = field(default_factory=set)
@@ -66,8 +73,9 @@ class Publisher:
         project = self.gl.projects.get(mr.project_id, lazy=True)
         merge_request = project.mergerequests.get(mr.iid, lazy=True)
         done = Published()
-        self._threads(merge_request, mr, result, done)
-        self._summary(merge_request, mr, result, view, done)
+        ours = self._ours(merge_request, done)
+        self._threads(merge_request, mr, result, ours, done)
+        self._summary(merge_request, mr, result, view, found=ours.get(SUMMARY), done=done)
         self._labels(merge_request, mr, result, done)
         self._status(project, mr, result, done)  # last: the status says the review is complete
         return done
@@ -75,9 +83,18 @@ class Publisher:
     # threads ----------------------------------------------------------------------------------
 
     def _threads(
-        self, merge_request: Any, mr: MergeRequestSnapshot, result: ReviewResult, done: Published
+        self,
+        merge_request: Any,
+        mr: MergeRequestSnapshot,
+        result: ReviewResult,
+        ours: dict[str, tuple[dict, dict]],
+        done: Published,
     ) -> None:
-        existing = self._our_threads(merge_request)
+        existing = {
+            key: found
+            for key, found in ours.items()
+            if key != SUMMARY and not key.startswith("note:")
+        }
         findings = result.findings.findings
         current = dict(zip(render.finding_keys(findings), findings, strict=True))
         for key, finding in current.items():
@@ -112,17 +129,35 @@ class Publisher:
                 self._resolve(merge_request, discussion["id"], resolved=True)
                 done.resolved.append(key)
 
-    def _our_threads(self, merge_request: Any) -> dict[str, tuple[dict, dict]]:
-        """Finding key -> (discussion, its first note), for the bot's own threads."""
-        found = {}
+    def _ours(self, merge_request: Any, done: Published) -> dict[str, tuple[dict, dict]]:
+        """Marker key -> (discussion, its first note) of the bot's oldest thread or note with
+        that key. Later copies are removed (see the module's docstring)."""
+        copies: dict[str, list[dict]] = {}
         for discussion in merge_request.discussions.list(iterator=True):
             notes = discussion.attributes.get("notes") or []
-            if not notes or notes[0]["author"]["id"] != self.bot_user_id:
+            if not notes or notes[0]["author"]["id"] != self.bot_user_id or notes[0].get("system"):
                 continue
             key = render.parse_marker(notes[0]["body"])
-            if key and key != "summary" and not key.startswith("note:"):
-                found[key] = (discussion.attributes, notes[0])
-        return found
+            if key:
+                copies.setdefault(key, []).append(discussion.attributes)
+        for key, found in copies.items():
+            for copy in found[1:]:
+                if self._remove_copy(merge_request, copy):
+                    logger.warning("%s was posted twice; removed the later copy", key)
+                    done.removed.append(key)
+        return {key: (found[0], found[0]["notes"][0]) for key, found in copies.items()}
+
+    def _remove_copy(self, merge_request: Any, discussion: dict) -> bool:
+        """Delete a later copy of the bot's, unless someone replied: then resolve it (once).
+        True when it did either."""
+        first, *replies = discussion["notes"]
+        if not replies:
+            merge_request.notes.delete(first["id"])
+            return True
+        if first.get("resolvable") and not first.get("resolved"):
+            self._resolve(merge_request, discussion["id"], resolved=True)
+            return True
+        return False
 
     def _edit(self, merge_request: Any, discussion_id: str, note_id: int, body: str) -> None:
         discussion = merge_request.discussions.get(discussion_id, lazy=True)
@@ -143,8 +178,11 @@ class Publisher:
         mr: MergeRequestSnapshot,
         result: ReviewResult,
         view: coordination.Coordination | None,
+        *,
+        found: tuple[dict, dict] | None,
         done: Published,
     ) -> None:
+        """Edit the summary `found` (the bot's oldest), or create it."""
         body = render.summary_note(
             result,
             project_url=mr.project_url or None,
@@ -154,13 +192,12 @@ class Publisher:
             docs_url=self.docs_url,
             coordination=coordination.sections(view),
         )
-        note = self._find_summary(merge_request)
-        if note is not None:
-            if note.body == body:
+        if found is not None:
+            _, note = found
+            if note["body"] == body:
                 done.summary = "unchanged"
             else:
-                note.body = body
-                note.save()
+                merge_request.notes.update(note["id"], {"body": body})
                 done.summary = "updated"
             return
         if not (result.changes or result.findings.findings or result.findings.suppressed):
@@ -171,10 +208,7 @@ class Publisher:
 
     def _find_summary(self, merge_request: Any) -> Any | None:
         for note in merge_request.notes.list(iterator=True, sort="asc", order_by="created_at"):
-            if (
-                note.author["id"] == self.bot_user_id
-                and render.parse_marker(note.body) == "summary"
-            ):
+            if note.author["id"] == self.bot_user_id and render.parse_marker(note.body) == SUMMARY:
                 return note
         return None
 

@@ -95,6 +95,42 @@ def test_a_new_push_edits_the_summary_and_resolves_fixed_findings(setup):
     assert setup.fake.statuses(setup.project, new_head)[-1]["status"] == "failed"  # others remain
 
 
+def test_copies_posted_twice_are_removed_and_a_replied_copy_is_kept_resolved(setup):
+    """A create that timed out, was looked for by the retry, then applied by GitLab: the
+    copies of the summary and of two threads that it leaves are removed on the next run; the
+    oldest of each is the one kept and edited, and a copy a human replied to stays, resolved."""
+    setup.review(setup.head)
+    summary = next(n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER))
+    first, second = setup.bot_threads()[:2]
+    late = {  # what the late creates posted: the same bodies, as the bot
+        "summary": setup.fake.add_note(setup.project, setup.iid, setup.bot, summary["body"]),
+        "plain": setup.fake.add_discussion(
+            setup.project, setup.iid, setup.bot, first["notes"][0]["body"],
+            position=first["notes"][0]["position"],
+        ),
+        "replied": setup.fake.add_discussion(
+            setup.project, setup.iid, setup.bot, second["notes"][0]["body"],
+            position=second["notes"][0]["position"],
+        ),
+    }  # fmt: skip
+    setup.fake.add_human_reply(setup.project, setup.iid, late["replied"], setup.human, "hm?")
+    count = len(setup.bot_threads())
+
+    outcome = setup.review(setup.head)
+
+    keys = [render.parse_marker(d["notes"][0]["body"]) for d in (first, second)]
+    assert sorted(outcome.published.removed) == sorted(["summary", *keys])
+    assert outcome.published.created == []
+    summaries = [n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER)]
+    assert [n["id"] for n in summaries] == [summary["id"]]
+    threads = {d["id"]: d for d in setup.bot_threads()}
+    assert late["plain"] not in threads
+    assert threads[late["replied"]]["notes"][0]["resolved"]  # kept: a human replied
+    assert not threads[second["id"]]["notes"][0]["resolved"]  # the original stays open
+    assert len(threads) == count - 1
+    assert setup.review(setup.head).published.removed == []  # converged
+
+
 def test_a_closed_merge_request_is_not_reviewed(setup):
     setup.fake.update_mr(setup.project, setup.iid, state="closed")
     assert setup.review(setup.head).status == NOT_OPEN
