@@ -16,7 +16,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz")
+_NOT_READY = {
+    "description": "not ready: the database is unreachable or migrations are pending",
+    "content": {
+        "application/json": {"example": {"status": "unavailable", "reason": "database unreachable"}}
+    },
+}
+
+
+@router.get("/readyz", responses={503: _NOT_READY})
 async def readyz(request: Request) -> JSONResponse:
     """The database answers and every migration is applied."""
     try:
