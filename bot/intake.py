@@ -49,6 +49,10 @@ class Intake(Protocol):
         queued: its redelivery is a duplicate, never a second job)."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections (the receiver's shutdown)."""
+        ...
+
 
 class DedupeIntake:
     """A seen-set and a blocking enqueue, both off the event loop."""
@@ -67,6 +71,9 @@ class DedupeIntake:
                 await asyncio.shield(asyncio.to_thread(self._dedupe.release, key))
                 raise
             return True
+
+    async def aclose(self) -> None:
+        pass
 
 
 # KEYS[1] the queue, KEYS[2..] the deliveries' keys; ARGV a TTL and a message ('' for none)

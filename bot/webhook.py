@@ -17,9 +17,10 @@ receiver's Prometheus metrics (bot.metrics), without authentication, like `GET /
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
@@ -179,9 +180,16 @@ def create_webhook_app(
     metrics = metrics if metrics is not None else ReceiverMetrics()
     traced = tracing.enabled()
     receiver = _Receiver(settings, auth, intake, metrics, traced=traced)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await intake.aclose()
+
     app = _WebhookApp(
         # with tracing on, deliveries go through FastAPI, whose server span is their parent
         direct=None if traced else receiver,
+        lifespan=lifespan,
         title="cellsbot GitLab webhook receiver",
         version="1",
         docs_url=None,

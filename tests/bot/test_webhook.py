@@ -1122,6 +1122,24 @@ def test_deliveries_skip_fastapi_middleware_unless_routed(routed: bool) -> None:
     assert seen == ([f"POST {URL}"] if routed else []) + [f"GET {URL}"]
 
 
+def test_the_intake_is_closed_when_the_receiver_shuts_down() -> None:
+    closed: list[bool] = []
+
+    class ClosingIntake(DedupeIntake):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    app = create_webhook_app(make_settings(), ClosingIntake(MemoryDeduplicator(), print))
+
+    async def serve_and_stop() -> None:
+        async with app.router.lifespan_context(app):  # what the server runs at start and stop
+            assert (await _get(app, "/healthz")).status_code == 200
+            assert closed == []
+
+    asyncio.run(serve_and_stop())
+    assert closed == [True]
+
+
 # --- secrets stay secret ---
 
 
