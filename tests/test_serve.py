@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
+from fastapi import FastAPI
 
 from tests.topology.test_cli import free_port
+from worker.serve import _combined
 
 
 def test_serve_starts_everything_and_says_what_to_point_gitlab_at(tmp_path):
@@ -59,3 +64,27 @@ def test_serve_starts_everything_and_says_what_to_point_gitlab_at(tmp_path):
     assert secret in output
     assert "CELLSBOT_GITLAB_TOKEN is not set" in output
     assert process.returncode == 143
+
+
+def test_the_combined_app_starts_and_stops_both_apps() -> None:
+    """Starlette runs no lifespan of a mounted app, so the combined one runs both: the
+    Topology Service's pool, and the receiver's intake (closed at shutdown)."""
+    events: list[str] = []
+
+    def app(name: str) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            events.append(f"{name} up")
+            yield
+            events.append(f"{name} down")
+
+        return FastAPI(lifespan=lifespan)
+
+    combined = _combined(app("receiver"), app("topology"))
+
+    async def run() -> None:
+        async with combined.router.lifespan_context(combined):
+            events.append("serving")
+
+    asyncio.run(run())
+    assert events == ["topology up", "receiver up", "serving", "receiver down", "topology down"]

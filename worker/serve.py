@@ -82,12 +82,15 @@ def serve(*, host: str, port: int, cluster_file: Path | None) -> None:
 
 
 def _combined(webhook: FastAPI, topology: FastAPI) -> FastAPI:
-    """The receiver at /, the Topology Service under /topology (its start-up and shutdown
+    """The receiver at /, the Topology Service under /topology (their start-up and shutdown
     run with the combined app's, which Starlette does not do for mounted apps)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with topology.router.lifespan_context(topology):
+        async with (
+            topology.router.lifespan_context(topology),
+            webhook.router.lifespan_context(webhook),
+        ):
             yield
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
