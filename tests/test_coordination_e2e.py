@@ -12,9 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from tests.fake_gitlab.webhooks import (
     merge_request_hook,
     note_hook,
 )
+from tests.support import wait_for
 from tests.test_review_e2e import Served
 from tests.topology.conftest import RunningServer, ring_cluster
 from topology.client import TopologyClient
@@ -125,14 +125,6 @@ class World:
 
     def note_with(self, iid: int, text: str) -> str | None:
         return next(iter(self.notes_with(iid, text)), None)
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 60.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what} did not happen in {seconds} s"
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture

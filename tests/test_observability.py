@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from tests.bot.test_webhook import SIGNING_KEY, WHSEC, sign
 from tests.conftest import REDIS_URL, ROOT, _missing
 from tests.fake_gitlab import FakeGitLab, GitRepo
 from tests.fake_gitlab.webhooks import MERGE_REQUEST_HOOK, hook_headers, merge_request_hook
+from tests.support import free_port, wait_for
 from tests.test_coordination_e2e import ADMIN_TOKEN, CELL_TOKENS, MAINTAINER, cluster_text
 from tests.test_review_e2e import Served
 from tests.topology.conftest import RunningServer
@@ -200,20 +200,6 @@ def test_configure_logging_replaces_only_its_own_handler(logged: Callable[[], st
 
 
 # --- one delivery, end to end ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 90.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"{what} did not happen in {seconds} s"
-        time.sleep(0.1)
-    return found
 
 
 def with_password(url: str) -> str:

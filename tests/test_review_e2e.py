@@ -21,6 +21,7 @@ from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, MergeRequestSetup
 from tests.conftest import REDIS_URL, ROOT, _missing
+from tests.support import wait_for
 from worker.celery_app import create_celery
 from worker.command import worker_command
 from worker.service import create_service_app
@@ -145,13 +146,6 @@ def deliver(
     return httpx.post(f"{url}/webhooks/gitlab", json=payload, headers=headers, timeout=10)
 
 
-def wait_for(condition, *, seconds: float = 60.0, what: str = "the review") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not land in {seconds} s"
-        time.sleep(0.1)
-
-
 def summaries(setup: MergeRequestSetup) -> list[dict]:
     return [n for n in setup.bot_notes() if n["body"].startswith(render.SUMMARY_MARKER)]
 
@@ -160,7 +154,7 @@ def test_a_webhook_becomes_one_review_on_gitlab(bot):
     setup, url = bot
     answer = deliver(url, setup, head=setup.head, uuid_=str(uuid.uuid4()))
     assert answer.status_code == 202, answer.text
-    wait_for(lambda: setup.fake.statuses(setup.project, setup.head))
+    wait_for(lambda: setup.fake.statuses(setup.project, setup.head), "the review")
     assert len(summaries(setup)) == 1
     lines = {d["notes"][0]["position"]["new_line"] for d in setup.bot_threads()}
     assert 239 in lines  # CELLS010 on the unique index
@@ -173,7 +167,7 @@ def test_twenty_redeliveries_make_one_review(bot):
     event = str(uuid.uuid4())
     answers = [deliver(url, setup, head=setup.head, uuid_=event) for _ in range(20)]
     assert sorted(a.json()["status"] for a in answers) == ["duplicate"] * 19 + ["queued"]
-    wait_for(lambda: setup.fake.statuses(setup.project, setup.head))
+    wait_for(lambda: setup.fake.statuses(setup.project, setup.head), "the review")
     time.sleep(1.0)  # anything else queued would have run by now
     posts = setup.fake.requests("POST", r"/notes$")
     assert len(posts) == 1
@@ -188,7 +182,7 @@ def test_a_review_lands_exactly_once_despite_gitlab_faults(bot):
     fake.inject_fault("POST", r"/notes$", status=503, times=1, process=True)  # done, answer lost
     fake.inject_fault("GET", r"/repository/tree", status=429, times=1, retry_after=1)
     assert deliver(url, setup, head=setup.head, uuid_=str(uuid.uuid4())).status_code == 202
-    wait_for(lambda: fake.statuses(setup.project, setup.head), seconds=120)
+    wait_for(lambda: fake.statuses(setup.project, setup.head), "the review", seconds=120)
     assert len(summaries(setup)) == 1
     keys = [render.parse_marker(d["notes"][0]["body"]) for d in setup.bot_threads()]
     assert len(keys) == len(set(keys))
@@ -197,7 +191,7 @@ def test_a_review_lands_exactly_once_despite_gitlab_faults(bot):
 def test_a_new_push_updates_the_same_note(bot):
     setup, url = bot
     deliver(url, setup, head=setup.head, uuid_=str(uuid.uuid4()))
-    wait_for(lambda: setup.fake.statuses(setup.project, setup.head))
+    wait_for(lambda: setup.fake.statuses(setup.project, setup.head), "the review")
     first = summaries(setup)
     structure = (setup.repo.path / "db/structure.sql").read_text()
     unique = "CREATE UNIQUE INDEX index_issue_user_mentions_on_note_id"
@@ -209,7 +203,7 @@ def test_a_new_push_updates_the_same_note(bot):
         url, setup, head=new_head, action="update", oldrev=setup.head, uuid_=str(uuid.uuid4())
     )
     assert answer.status_code == 202, answer.text
-    wait_for(lambda: setup.fake.statuses(setup.project, new_head))
+    wait_for(lambda: setup.fake.statuses(setup.project, new_head), "the review")
     second = summaries(setup)
     assert [n["id"] for n in second] == [n["id"] for n in first]
     assert "CELLS010" not in second[0]["body"]
@@ -248,7 +242,7 @@ def comment(url: str, setup: MergeRequestSetup, text: str, note_id: int) -> http
 def test_recheck_and_help_commands(bot):
     setup, url = bot
     assert comment(url, setup, "@cellsbot recheck please", 7001).status_code == 202
-    wait_for(lambda: setup.fake.statuses(setup.project, setup.head))
+    wait_for(lambda: setup.fake.statuses(setup.project, setup.head), "the review")
     assert len(summaries(setup)) == 1
     assert comment(url, setup, "@cellsbot help", 7002).status_code == 202
     wait_for(

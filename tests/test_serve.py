@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from tests.topology.test_cli import free_port
+from tests.support import free_port
 from worker.serve import _combined
 
 

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,25 +29,11 @@ import uvicorn
 from bot import render
 from tests.conftest import ROOT, _missing
 from tests.fake_gitlab import FakeGitLab, GitRepo
+from tests.support import free_port, wait_for
 from worker.command import CELERY_WORKER, worker_options
 
 SECRET = "hardening-webhook-secret-0123456789"
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], Any], *, seconds: float, what: str) -> Any:
-    """`condition()`'s first truthy value; AssertionError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds:g} s"
-        time.sleep(0.05)
-    return found
 
 
 # Redis --------------------------------------------------------------------------------------
@@ -84,7 +68,7 @@ class RedisServer:
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         try:
-            wait_until(lambda: _pings(client), seconds=START_TIMEOUT, what="redis-server's start")
+            wait_for(lambda: _pings(client), seconds=START_TIMEOUT, what="redis-server's start")
         finally:
             client.close()
         return self
@@ -231,7 +215,7 @@ class Worker:
                 raise AssertionError(f"the worker died:\n{self.text()[-3000:]}")
             return " ready." in self.text()
 
-        wait_until(started, seconds=START_TIMEOUT, what="the worker's start")
+        wait_for(started, seconds=START_TIMEOUT, what="the worker's start")
         return self
 
     def kill(self) -> None:
@@ -288,7 +272,7 @@ class Receiver:
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
         self.thread.start()
-        wait_until(lambda: self.server.started, seconds=START_TIMEOUT, what="the receiver")
+        wait_for(lambda: self.server.started, seconds=START_TIMEOUT, what="the receiver")
 
     def stop(self) -> None:
         self.server.should_exit = True

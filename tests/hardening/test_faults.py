@@ -35,8 +35,8 @@ from tests.hardening.faults_support import (
     failure_statuses,
     landed,
     open_merge_requests,
-    wait_until,
 )
+from tests.support import wait_for
 from tests.topology.conftest import TOKENS, RunningServer
 from topology.client import Claim, TopologyClient, TopologyError
 
@@ -131,11 +131,11 @@ def test_a_review_killed_with_its_worker_lands_once_after_redelivery(bot: Bot) -
     bot.env["CELLSBOT_REVIEW_LOCK_TIMEOUT"] = "4"
     doomed = bot.worker("doomed", transport=SHORT_VISIBILITY)
     assert bot.deliver(mr).status_code == 202
-    wait_until(lambda: hang.hits, seconds=30, what="the summary's creation")
+    wait_for(lambda: hang.hits, seconds=30, what="the summary's creation")
     doomed.kill()
     assert not landed(bot.fake, mr)  # the status, the publication's last step, is missing
     heir = bot.worker("heir", transport=SHORT_VISIBILITY)
-    wait_until(lambda: landed(bot.fake, mr), seconds=30, what="the redelivered review")
+    wait_for(lambda: landed(bot.fake, mr), seconds=30, what="the redelivered review")
     time.sleep(1.0)  # anything posted twice would be posted by now
     assert bot.problems([mr]) == []
     # the dead worker created the summary; the heir found it by its marker and created none
@@ -202,7 +202,7 @@ def test_deliveries_during_a_redis_crash_are_refused_or_reviewed_once(bot: Bot) 
                 delivery.answers.append(post(client, bot, delivery))
     again = Counter(d.answers[-1] for d in sent if len(d.answers) > 1)
     assert set(again) <= {202, 200}, again  # 200: a duplicate of one recorded in the outage
-    wait_until(lambda: all(landed(bot.fake, mr) for mr in mrs), seconds=60, what="every review")
+    wait_for(lambda: all(landed(bot.fake, mr) for mr in mrs), seconds=60, what="every review")
     time.sleep(1.0)
     # every review landed once, and none was reported failed (a lock that could not be
     # released while Redis was down expires by itself)
@@ -235,7 +235,7 @@ def test_reviews_land_once_after_a_window_of_gitlab_faults(bot: Bot) -> None:
     fake.clear_faults()
     assert all(fault.hits for fault in window[:3]), [fault.hits for fault in window]
     assert not any(landed(fake, mr) for mr in mrs)  # nothing got through the window
-    wait_until(lambda: all(landed(fake, mr) for mr in mrs), seconds=60, what="the reviews")
+    wait_for(lambda: all(landed(fake, mr) for mr in mrs), seconds=60, what="the reviews")
     time.sleep(1.0)
     assert bot.problems(mrs) == []
 
@@ -262,7 +262,7 @@ def test_a_review_whose_lock_cannot_be_released_is_not_reported_failed(
     slow = fake_gitlab.inject_fault("GET", r"/repository/tree", delay=1.0)
 
     def crash() -> None:
-        wait_until(lambda: slow.hits, seconds=30, what="the review")
+        wait_for(lambda: slow.hits, seconds=30, what="the review")
         redis_server.kill()
 
     crasher = threading.Thread(target=crash)
@@ -348,13 +348,13 @@ def test_committed_claims_survive_a_postgres_restart(
     loop = threading.Thread(target=claims.run)
     loop.start()
     try:
-        wait_until(lambda: len(claims.committed) >= 20, seconds=30, what="20 claims")
+        wait_for(lambda: len(claims.committed) >= 20, seconds=30, what="20 claims")
         postgres.stop("immediate")
         time.sleep(2.0)
         postgres.start()
         up = time.monotonic()
         before = len(claims.committed)
-        wait_until(lambda: len(claims.committed) >= before + 20, seconds=30, what="recovery")
+        wait_for(lambda: len(claims.committed) >= before + 20, seconds=30, what="recovery")
     finally:
         claims.stop.set()
         loop.join(timeout=30)

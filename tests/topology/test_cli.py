@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 
+from tests.support import free_port
 from tests.topology.conftest import ADMIN_TOKEN, CLUSTER, TOKENS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cellsbot(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
