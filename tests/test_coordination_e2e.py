@@ -10,8 +10,6 @@ failure and continues after `retry`; a developer's commands are refused with a r
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,15 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from bot import render
 from bot.coordination import ROLLOUT_START
 from bot.example import EXAMPLE, create_example
-from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, HUMAN_TOKEN
-from tests.conftest import REDIS_URL, ROOT, _missing
 from tests.fake_gitlab import FakeGitLab, GitRepo
 from tests.fake_gitlab.webhooks import (
     MERGE_REQUEST_HOOK,
@@ -36,13 +31,10 @@ from tests.fake_gitlab.webhooks import (
     merge_request_hook,
     note_hook,
 )
+from tests.stack import coordinating_env, require_redis, running_bot
 from tests.support import wait_for
-from tests.test_review_e2e import Served
 from tests.topology.conftest import RunningServer, ring_cluster
 from topology.client import TopologyClient
-from worker.celery_app import create_celery
-from worker.command import worker_command
-from worker.service import create_service_app
 
 SECRET = "coordination-secret-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789-abcdef"
@@ -129,10 +121,7 @@ class World:
 
 @pytest.fixture
 def world(fake_gitlab: FakeGitLab, tmp_path, fresh_database: str, monkeypatch) -> Iterator[World]:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.exceptions.ConnectionError as error:
-        _missing(f"Redis at {REDIS_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
+    require_redis()
     repo_dir, base, _ = create_example(tmp_path / "example")
     repo = GitRepo(repo_dir)
     repo.git("checkout", "--quiet", "-B", "main", base)
@@ -147,48 +136,22 @@ def world(fake_gitlab: FakeGitLab, tmp_path, fresh_database: str, monkeypatch) -
 
     monkeypatch.setenv("TEST_TOPOLOGY_ADMIN_TOKEN", ADMIN_TOKEN)
     topology_server = RunningServer(fresh_database, cluster_text=cluster_text())
-    queue = f"cellsbot-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        "CELLSBOT_DATA_DIR": str(tmp_path / "data"),
-        "CELLSBOT_CACHE_DIR": str(tmp_path / "cache"),
-        "CELLSBOT_QUEUE": queue,
-        "CELLSBOT_BROKER_URL": REDIS_URL,
-        "CELLSBOT_REDIS_URL": REDIS_URL,
-        "CELLSBOT_GITLAB_URL": fake_gitlab.url,
-        "CELLSBOT_GITLAB_TOKEN": BOT_TOKEN,
-        "CELLSBOT_DATABASE_URL": fresh_database,
-        "CELLSBOT_TOPOLOGY_URL": topology_server.url,
-        "CELLSBOT_TOPOLOGY_TOKEN": ADMIN_TOKEN,
-        "CELLSBOT_ROLLOUT_POLL_INTERVAL": "0.2",
-    }
-    worker = subprocess.Popen(
-        worker_command(queue),
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    settings = BotSettings()
-    receiver = Served(
-        create_service_app(
-            create_celery(settings), bot=settings, webhook=WebhookSettings(webhook_secret=[SECRET])
-        )
+    env = coordinating_env(
+        tmp_path,
+        gitlab_url=fake_gitlab.url,
+        gitlab_token=BOT_TOKEN,
+        database=fresh_database,
+        topology=(topology_server.url, ADMIN_TOKEN),
     )
     admin = TopologyClient(topology_server.url, ADMIN_TOKEN)
     try:
-        yield World(
-            fake_gitlab, repo, project, bot, alice, bob, receiver.url, admin, itertools.count()
-        )
+        with running_bot(env, WebhookSettings(webhook_secret=[SECRET]), monkeypatch) as running:
+            yield World(
+                fake_gitlab, repo, project, bot, alice, bob, running.url, admin, itertools.count()
+            )
     finally:
         admin.close()
-        receiver.stop()
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(queue, *client.keys(f"*{queue}*"))
         topology_server.stop()
-        if os.environ.get("CELLSBOT_SHOW_WORKER_LOG"):
-            print(output)
 
 
 def structure_with(world: World, old: str, new: str) -> dict[str, str]:

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.example import EXAMPLE, create_example
@@ -32,12 +31,12 @@ from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, HUMAN_TOKEN, MergeRequestSetup
 from tests.bot.test_webhook import SIGNING_KEY, WHSEC, sign
-from tests.conftest import REDIS_URL, ROOT, _missing
+from tests.conftest import ROOT
 from tests.fake_gitlab import FakeGitLab, GitRepo
 from tests.fake_gitlab.webhooks import MERGE_REQUEST_HOOK, hook_headers, merge_request_hook
+from tests.stack import coordinating_env, require_redis, running_bot
 from tests.support import free_port, wait_for
 from tests.test_coordination_e2e import ADMIN_TOKEN, CELL_TOKENS, MAINTAINER, cluster_text
-from tests.test_review_e2e import Served
 from tests.topology.conftest import RunningServer
 from topology.observability import tracing
 from topology.observability.context import reset_correlation_id, set_correlation_id
@@ -51,7 +50,6 @@ from topology.observability.logs import (
     register_url,
 )
 from worker.celery_app import create_celery
-from worker.command import worker_command
 from worker.service import create_service_app
 
 SECRET = "observability-secret-0123456789"
@@ -240,10 +238,7 @@ def _repository(fake: FakeGitLab, tmp_path: Path) -> tuple[int, int, int]:
 def test_one_delivery_is_followed_by_its_id_and_no_secret_is_ever_logged(
     fake_gitlab: FakeGitLab, tmp_path: Path, fresh_database: str, logged, monkeypatch
 ) -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.exceptions.ConnectionError as error:
-        _missing(f"Redis at {REDIS_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
+    require_redis()
     monkeypatch.setattr(logging.getLogger("psycopg"), "level", logging.DEBUG)  # else WARNING
     for logger in ("urllib3", "gitlab", "httpx", "httpcore", "celery", "psycopg"):
         assert logging.getLogger(logger).getEffectiveLevel() == logging.DEBUG
@@ -254,58 +249,40 @@ def test_one_delivery_is_followed_by_its_id_and_no_secret_is_ever_logged(
     monkeypatch.setenv("TEST_TOPOLOGY_ADMIN_TOKEN", ADMIN_TOKEN)
     topology = RunningServer(database, cluster_text=cluster_text())
     metrics_port = free_port()
-    queue = f"cellsbot-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        "CELLSBOT_DATA_DIR": str(tmp_path / "data"),
-        "CELLSBOT_CACHE_DIR": str(tmp_path / "cache"),
-        "CELLSBOT_QUEUE": queue,
-        "CELLSBOT_BROKER_URL": REDIS_URL,
-        "CELLSBOT_REDIS_URL": REDIS_URL,
-        "CELLSBOT_GITLAB_URL": fake_gitlab.url,
-        "CELLSBOT_GITLAB_TOKEN": BOT_TOKEN,
-        "CELLSBOT_DATABASE_URL": database,
-        "CELLSBOT_TOPOLOGY_URL": topology.url,
-        "CELLSBOT_TOPOLOGY_TOKEN": ADMIN_TOKEN,
-        "CELLSBOT_ROLLOUT_POLL_INTERVAL": "0.2",
+    env = coordinating_env(
+        tmp_path,
+        gitlab_url=fake_gitlab.url,
+        gitlab_token=BOT_TOKEN,
+        database=database,
+        topology=(topology.url, ADMIN_TOKEN),
+    ) | {
         "CELLSBOT_LOG_LEVEL": "DEBUG",
         "CELLSBOT_LOG_FORMAT": "json",
         "CELLSBOT_WORKER_METRICS_PORT": str(metrics_port),
     }
-    worker = subprocess.Popen(
-        worker_command(queue),
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    settings = BotSettings()
     webhook = WebhookSettings(webhook_secret=[SECRET], webhook_signing_key=WHSEC)
-    receiver = Served(create_service_app(create_celery(settings), bot=settings, webhook=webhook))
     review_id, merge_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
-        answer = deliver(receiver.url, merge_request_hook(fake_gitlab, project, iid), review_id)
-        assert answer.status_code == 202, answer.text
-        assert answer.headers["x-correlation-id"] == review_id
-        wait_for(
-            lambda: fake_gitlab.statuses(project, fake_gitlab.merge_request(project, iid)["sha"]),
-            "the review",
-        )
-        fake_gitlab.merge_mr(project, iid, merged_by=alice)
-        merged = merge_request_hook(fake_gitlab, project, iid, action="merge")
-        assert deliver(receiver.url, merged, merge_id).status_code == 202
-        wait_for(lambda: "created rollout" in logged(), "the rollout")
-        scraped = wait_for(
-            lambda: _scrape_worker(metrics_port, "cellsbot.merge_request_state"), "the metrics"
-        )
+        with running_bot(env, webhook, monkeypatch) as running:
+            answer = deliver(running.url, merge_request_hook(fake_gitlab, project, iid), review_id)
+            assert answer.status_code == 202, answer.text
+            assert answer.headers["x-correlation-id"] == review_id
+            wait_for(
+                lambda: fake_gitlab.statuses(
+                    project, fake_gitlab.merge_request(project, iid)["sha"]
+                ),
+                "the review",
+            )
+            fake_gitlab.merge_mr(project, iid, merged_by=alice)
+            merged = merge_request_hook(fake_gitlab, project, iid, action="merge")
+            assert deliver(running.url, merged, merge_id).status_code == 202
+            wait_for(lambda: "created rollout" in logged(), "the rollout")
+            scraped = wait_for(
+                lambda: _scrape_worker(metrics_port, "cellsbot.merge_request_state"), "the metrics"
+            )
     finally:
-        receiver.stop()
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(queue, *client.keys(f"*{queue}*"))
         topology.stop()
-        if os.environ.get("CELLSBOT_SHOW_WORKER_LOG"):
-            print(output)
+    output = running.worker_output
 
     here, there = json_lines(logged()), json_lines(output)
     assert there, output[-3000:]

@@ -3,28 +3,19 @@ FakeGitLab. Runs on Redis (required in CI) and on the file broker a fresh machin
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
-import uvicorn
 
 from bot import render
-from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.bot.merge_request import BOT_TOKEN, MergeRequestSetup
-from tests.conftest import REDIS_URL, ROOT, _missing
+from tests.conftest import REDIS_URL
+from tests.stack import require_redis, running_bot
 from tests.support import wait_for
-from worker.celery_app import create_celery
-from worker.command import worker_command
-from worker.service import create_service_app
 
 SECRET = "webhook-secret-0123456789"
 
@@ -38,77 +29,18 @@ def broker(request, tmp_path) -> dict[str, str]:
         "CELLSBOT_QUEUE": f"cellsbot-test-{uuid.uuid4().hex[:8]}",
     }
     if request.param == "redis":
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-        except redis.exceptions.ConnectionError as error:
-            _missing(f"Redis at {REDIS_URL} ({error})", "CELLSBOT_REQUIRE_SERVICES")
+        require_redis()
         env |= {"CELLSBOT_BROKER_URL": REDIS_URL, "CELLSBOT_REDIS_URL": REDIS_URL}
     return env
 
 
-class Served:
-    """An ASGI app on a free port, in a thread."""
-
-    def __init__(self, app) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
-
-
 @pytest.fixture
-def bot(fake_gitlab, tmp_path, broker) -> Iterator[tuple[MergeRequestSetup, str]]:
+def bot(fake_gitlab, tmp_path, broker, monkeypatch) -> Iterator[tuple[MergeRequestSetup, str]]:
     """The example MR on FakeGitLab, a worker process, and the receiver's URL."""
     setup = MergeRequestSetup(fake_gitlab, tmp_path)
     env = {**broker, "CELLSBOT_GITLAB_URL": fake_gitlab.url, "CELLSBOT_GITLAB_TOKEN": BOT_TOKEN}
-    worker = subprocess.Popen(
-        worker_command(env["CELLSBOT_QUEUE"]),
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the sender's Celery app reads the same settings
-    try:
-        settings = BotSettings()
-        receiver = Served(
-            create_service_app(
-                create_celery(settings),
-                bot=settings,
-                webhook=WebhookSettings(webhook_secret=[SECRET]),
-            )
-        )
-        try:
-            yield setup, receiver.url
-        finally:
-            receiver.stop()
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
-        if "CELLSBOT_BROKER_URL" in env:  # leave the shared Redis as we found it
-            client = redis.Redis.from_url(env["CELLSBOT_BROKER_URL"])
-            queue = env["CELLSBOT_QUEUE"]
-            client.delete(queue, f"_kombu.binding.{queue}", *client.keys(f"*{queue}*"))
-        if os.environ.get("CELLSBOT_SHOW_WORKER_LOG"):
-            print(output)
+    with running_bot(env, WebhookSettings(webhook_secret=[SECRET]), monkeypatch) as running:
+        yield setup, running.url
 
 
 def deliver(
