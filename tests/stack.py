@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import uvicorn
 from bot.settings import BotSettings
 from bot.webhook import WebhookSettings
 from tests.conftest import REDIS_URL, ROOT, _missing
+from tests.support import wait_for
 from worker.celery_app import create_celery
 from worker.command import worker_command
 from worker.service import create_service_app
@@ -59,17 +59,16 @@ def coordinating_env(
 class Served:
     """An ASGI app on a free port, in a thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, log_level: str = "warning") -> None:
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
         self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started, "the server's start", seconds=30)
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -14,21 +14,19 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-import uvicorn
 
 from bot import render
 from tests.conftest import ROOT, _missing
 from tests.fake_gitlab import FakeGitLab, GitRepo
+from tests.stack import Served
 from tests.support import free_port, wait_for
 from worker.command import CELERY_WORKER, worker_options
 
@@ -264,20 +262,11 @@ class Receiver:
             bot=settings,
             webhook=WebhookSettings(webhook_secret=[SECRET], **webhook),
         )
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-        self.thread.start()
-        wait_for(lambda: self.server.started, seconds=START_TIMEOUT, what="the receiver")
+        self._served = Served(app, log_level="critical")
+        self.url = self._served.url
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
+        self._served.stop()
 
 
 # merge requests, each with a head of its own ------------------------------------------------
